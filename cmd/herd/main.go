@@ -1,0 +1,43 @@
+// Command herd drills device backends with a fleet of simulated cameras that
+// all come back at once after an outage, and proves whether anyone was shown
+// someone else's data.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/herd-drill/herd/internal/exitcode"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one herd command line and returns its exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitcode.OK
+	}
+	code := exitcode.Of(err)
+	var e *exitcode.Error
+	// An *exitcode.Error without a message (a failed drill) prints nothing more.
+	if !(errors.As(err, &e) && e.Err == nil) {
+		fmt.Fprintln(stderr, "herd:", err)
+	}
+	if code == exitcode.OK {
+		code = exitcode.Runtime
+	}
+	return code
+}
