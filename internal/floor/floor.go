@@ -1,0 +1,186 @@
+// Package floor is the bare-client benchmark herd measures itself against:
+// plain gorilla/websocket clients with the smallest buffers that work, each
+// of which connects, reads its welcome, sends one event, waits for its ack
+// and holds the socket. Whatever herd adds on top (the oracle, the state
+// machine, the measurements) shows as the distance from this floor.
+package floor
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/herd-drill/herd/internal/procstat"
+	"github.com/herd-drill/herd/sim/wire"
+)
+
+// Defaults of a floor run.
+const (
+	DefaultMaxDialing = 1024 // sockets dialing at once
+	DefaultPerSource  = 8000 // sockets per loopback source address
+)
+
+// Config is one floor run.
+type Config struct {
+	Target     string                 // base URL, http://host:port
+	Cameras    int                    // sockets to open
+	Device     func(i int) string     // device id of socket i
+	Token      func(i int) string     // device token of socket i
+	MaxDialing int                    // 0 means DefaultMaxDialing
+	Progress   func(connected, n int) // called about once a second; may be nil
+}
+
+// Result is what a floor run measured.
+type Result struct {
+	Cameras        int           `json:"cameras"`
+	Connected      int64         `json:"connected"`
+	Acked          int64         `json:"acked"`
+	Failed         int64         `json:"failed"`
+	Elapsed        time.Duration `json:"elapsed_ns"` // start to the last ack
+	ConnectsPerSec float64       `json:"connects_per_sec"`
+	RSSBytes       int64         `json:"rss_bytes"` // process RSS while every socket is held
+	BaseRSSBytes   int64         `json:"base_rss_bytes"`
+	RSSPerConnKB   float64       `json:"rss_per_conn_kb"`
+}
+
+// writePool shares write buffers among all sockets.
+var writePool = &sync.Pool{}
+
+// Run opens cfg.Cameras sockets, each doing connect, welcome, one event and
+// its ack, measures the process's memory while all are held, then closes
+// them.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	res := Result{Cameras: cfg.Cameras}
+	u, err := url.Parse(cfg.Target)
+	if err != nil || u.Host == "" {
+		return res, fmt.Errorf("floor: bad target %q", cfg.Target)
+	}
+	ws := "ws://" + u.Host + wire.PathConnect
+	if cfg.MaxDialing <= 0 {
+		cfg.MaxDialing = DefaultMaxDialing
+	}
+	dialers := dialersFor(u.Hostname(), cfg.Cameras)
+	sem := semaphore.NewWeighted(int64(cfg.MaxDialing))
+	res.BaseRSSBytes = procstat.RSS()
+
+	var connected, acked, failed atomic.Int64
+	conns := make([]*websocket.Conn, cfg.Cameras)
+	start := time.Now()
+	var wg sync.WaitGroup
+	stopProgress := make(chan struct{})
+	if cfg.Progress != nil {
+		go func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopProgress:
+					return
+				case <-t.C:
+					cfg.Progress(int(connected.Load()), cfg.Cameras)
+				}
+			}
+		}()
+	}
+	for i := 0; i < cfg.Cameras; i++ {
+		if err := sem.Acquire(ctx, 1); err != nil {
+			break
+		}
+		wg.Go(func() {
+			c, ok := one(ctx, dialers[(i/DefaultPerSource)%len(dialers)], ws, cfg.Device(i), cfg.Token(i), sem, &connected)
+			if !ok {
+				failed.Add(1)
+				return
+			}
+			acked.Add(1)
+			conns[i] = c
+		})
+	}
+	wg.Wait()
+	close(stopProgress)
+	res.Elapsed = time.Since(start)
+	res.Connected, res.Acked, res.Failed = connected.Load(), acked.Load(), failed.Load()
+	if res.Elapsed > 0 {
+		res.ConnectsPerSec = float64(res.Connected) / res.Elapsed.Seconds()
+	}
+	res.RSSBytes = procstat.RSS()
+	if res.Acked > 0 {
+		res.RSSPerConnKB = float64(res.RSSBytes-res.BaseRSSBytes) / float64(res.Acked) / 1024
+	}
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+	return res, ctx.Err()
+}
+
+// one is a bare client: connect, welcome, one event, its ack. The socket
+// stays open; a goroutine blocked in Read holds it as a real client would
+// (that goroutine's stack is part of the floor).
+func one(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem *semaphore.Weighted, connected *atomic.Int64) (*websocket.Conn, bool) {
+	hdr := http.Header{"Authorization": {"Bearer " + token}}
+	c, resp, err := d.DialContext(ctx, ws, hdr)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		sem.Release(1)
+		return nil, false
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, _, err := c.ReadMessage(); err != nil {
+		sem.Release(1)
+		c.Close()
+		return nil, false
+	}
+	sem.Release(1)
+	connected.Add(1)
+	id := device + "/1"
+	ev := `{"type":"event","id":"` + id + `","seq":1,"at":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"kind":"motion","thumb":"aGVyZA=="}`
+	if err := c.WriteMessage(websocket.TextMessage, []byte(ev)); err != nil {
+		c.Close()
+		return nil, false
+	}
+	_, b, err := c.ReadMessage()
+	if err != nil || !strings.Contains(string(b), `"ack"`) {
+		c.Close()
+		return nil, false
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	go func() {
+		for {
+			if _, _, err := c.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	return c, true
+}
+
+func dialersFor(host string, n int) []*websocket.Dialer {
+	mk := func(local net.Addr) *websocket.Dialer {
+		nd := &net.Dialer{Timeout: 30 * time.Second, LocalAddr: local}
+		return &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: 30 * time.Second,
+			ReadBufferSize: 128, WriteBufferSize: 512, WriteBufferPool: writePool}
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return []*websocket.Dialer{mk(nil)}
+	}
+	var out []*websocket.Dialer
+	for i := 0; i*DefaultPerSource < n && i < 250; i++ {
+		out = append(out, mk(&net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}))
+	}
+	return out
+}
