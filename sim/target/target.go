@@ -42,6 +42,9 @@ const (
 	// hundred connects per second never come close to it; a herd of a
 	// thousand cameras queues past it.
 	DefaultLookupTimeout = 25 * time.Millisecond
+	// DefaultLookupHealthCheck is the cache client's health-check interval:
+	// a pooled connection idle this long is checked before reuse.
+	DefaultLookupHealthCheck = 500 * time.Millisecond
 	// DefaultLookupConns is the size of the cache client's connection pool.
 	DefaultLookupConns = 4
 	// DefaultWriteQueue is the capacity of the write-behind queue, in events.
@@ -70,9 +73,12 @@ type Config struct {
 	LookupService time.Duration // registry server's service time per look-up
 	LookupTimeout time.Duration // cache client's look-up time-out
 	LookupConns   int           // cache client's pool size
-	WriteQueue    int           // write-behind queue capacity
-	WriteCost     time.Duration // store's cost per event write
-	ListingTTL    time.Duration // Events-tab response cache TTL; negative disables the cache
+	// LookupHealthCheck pings a pooled connection idle this long before
+	// reusing it; negative turns the check off.
+	LookupHealthCheck time.Duration
+	WriteQueue        int           // write-behind queue capacity
+	WriteCost         time.Duration // store's cost per event write
+	ListingTTL        time.Duration // Events-tab response cache TTL; negative disables the cache
 }
 
 func (c *Config) setDefaults() error {
@@ -91,10 +97,11 @@ func (c *Config) setDefaults() error {
 		{"LiveTimeout", &c.LiveTimeout, DefaultLiveTimeout},
 		{"LookupService", &c.LookupService, DefaultLookupService},
 		{"LookupTimeout", &c.LookupTimeout, DefaultLookupTimeout},
+		{"LookupHealthCheck", &c.LookupHealthCheck, DefaultLookupHealthCheck},
 		{"WriteCost", &c.WriteCost, DefaultWriteCost},
 		{"ListingTTL", &c.ListingTTL, DefaultListingTTL},
 	} {
-		if *d.v < 0 && d.name != "ListingTTL" {
+		if *d.v < 0 && d.name != "ListingTTL" && d.name != "LookupHealthCheck" {
 			return fmt.Errorf("target: %s must not be negative", d.name)
 		}
 		if *d.v == 0 {
@@ -209,7 +216,7 @@ func New(cfg Config) (*Server, error) {
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	s.kvs = kv.NewServer(s.lookup, cfg.LookupService)
-	s.kvc = kv.NewClient(s.kvs.Pipe(cfg.LookupConns), cfg.LookupTimeout, s.faults.Has(StaleReply))
+	s.kvc = kv.NewClient(s.kvs.Pipe(cfg.LookupConns), cfg.LookupTimeout, s.faults.Has(StaleReply), kv.WithHealthCheck(cfg.LookupHealthCheck))
 	s.writer = newWriter(s.store, cfg.WriteQueue, cfg.WriteCost, &s.stats)
 	s.bgWG.Add(1)
 	go s.maintain()

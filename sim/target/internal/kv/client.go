@@ -29,7 +29,19 @@ type Client struct {
 	// stale is the stale-reply fault: a caller that gives up leaves the line
 	// of waiters, so the reply meant for it is read by whoever is next.
 	stale bool
+	// healthEvery is the pool's health check: a connection idle this long
+	// is pinged before reuse, and one that answers with anything but PONG
+	// (a reply nobody read) is replaced. A busy connection is never checked,
+	// so during a herd the shift lasts; once traffic calms it heals.
+	healthEvery time.Duration
 }
+
+// ClientOption configures a Client.
+type ClientOption func(*Client)
+
+// WithHealthCheck pings connections idle for at least d before reuse, as
+// redis-py's health_check_interval does; 0 turns the check off.
+func WithHealthCheck(d time.Duration) ClientOption { return func(c *Client) { c.healthEvery = d } }
 
 type clientConn struct {
 	nc net.Conn
@@ -39,8 +51,10 @@ type clientConn struct {
 	pending []*waiter // callers in the order their requests were written
 	// unread holds replies that arrived with nobody in line (stale client
 	// only): bytes left on the connection, read by the next caller.
-	unread []reply
-	broken bool
+	unread   []reply
+	broken   bool
+	lastUsed time.Time // when a request was last written
+	resets   int64     // health checks that found a reply nobody read
 }
 
 type waiter struct {
@@ -57,8 +71,11 @@ type reply struct {
 // timeout. With stale set, a timed-out caller's reply is left to the next
 // caller on its connection (the stale-reply fault); otherwise it is read
 // and thrown away when it arrives. Close closes conns.
-func NewClient(conns []net.Conn, timeout time.Duration, stale bool) *Client {
+func NewClient(conns []net.Conn, timeout time.Duration, stale bool, opts ...ClientOption) *Client {
 	c := &Client{timeout: timeout, stale: stale}
+	for _, o := range opts {
+		o(c)
+	}
 	for _, nc := range conns {
 		cc := &clientConn{nc: nc, w: bufio.NewWriter(nc)}
 		c.conns = append(c.conns, cc)
@@ -83,6 +100,14 @@ func (c *Client) Get(ctx context.Context, key string) (val string, found bool, e
 		cc.mu.Unlock()
 		return "", false, ErrClosed
 	}
+	now := time.Now()
+	if c.healthEvery > 0 && len(cc.unread) > 0 && len(cc.pending) == 0 && now.Sub(cc.lastUsed) >= c.healthEvery {
+		// The health check's PING reads a reply nobody asked for instead of
+		// PONG: the connection is replaced, and with it the stale bytes.
+		cc.unread = nil
+		cc.resets++
+	}
+	cc.lastUsed = now
 	if len(cc.unread) > 0 {
 		// A reply nobody read is already waiting on the connection: whoever
 		// reads next gets it. Only the stale client leaves replies unread.
@@ -154,6 +179,18 @@ func (cc *clientConn) read(stale bool) {
 	cc.pending = nil
 	cc.unread = nil
 	cc.mu.Unlock()
+}
+
+// Resets returns how many times the health check replaced a connection
+// because a reply nobody read was waiting on it.
+func (c *Client) Resets() int64 {
+	var n int64
+	for _, cc := range c.conns {
+		cc.mu.Lock()
+		n += cc.resets
+		cc.mu.Unlock()
+	}
+	return n
 }
 
 // Close closes every connection of the pool and waits for their readers to
