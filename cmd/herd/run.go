@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/herd-drill/herd/internal/atomicfile"
+	"github.com/herd-drill/herd/internal/exitcode"
+	"github.com/herd-drill/herd/internal/procstat"
+	"github.com/herd-drill/herd/reports"
+	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim"
+	"github.com/herd-drill/herd/sim/backoff"
+	"github.com/herd-drill/herd/sim/target"
+)
+
+func init() { subcommands = append(subcommands, newRunCmd) }
+
+type runFlags struct {
+	target      string
+	adminToken  string
+	faults      string
+	cameras     int
+	policy      string
+	seed        uint64
+	out         string
+	timeScale   float64
+	rampRate    float64
+	quiet       bool
+	progressInt time.Duration
+}
+
+func newRunCmd() *cobra.Command {
+	var fl runFlags
+	c := &cobra.Command{
+		Use:   "run [SCENARIO|FILE]",
+		Short: "Run a thundering-herd drill",
+		Long: `Run a drill: provision a seeded fleet of simulated cameras, connect them,
+run the scenario's phases (steady state, outage, everyone reconnecting at
+once), let app users open their Events tab, then audit every account. The
+oracle checks every event, thumbnail and frame that comes back.
+
+With no --target, herd starts its reference target on loopback itself, so
+'herd run' alone runs a complete drill. SCENARIO is a built-in name (see
+'herd scenarios') or a YAML file; the default is aws-outage.
+
+Exit codes: 0 pass, 1 runtime error, 2 bad usage or scenario, 3 thresholds
+or violations failed, 130 interrupted (partial results are still written).`,
+		Example: `  herd run
+  herd run --cameras 5000 --policy immediate --out result.json
+  herd run --target-fault stale-reply --policy immediate
+  herd run az-outage --time-scale 0.5
+  herd run my-drill.yaml --target http://10.0.0.5:8080 --admin-token "$TOKEN"`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			name := scenarios.Default
+			if len(args) == 1 {
+				name = args[0]
+			}
+			return runDrill(c, name, &fl)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&fl.target, "target", "", "base URL of the target (comma-separated for cells); default: start the built-in target on loopback")
+	f.StringVar(&fl.adminToken, "admin-token", os.Getenv("HERD_ADMIN_TOKEN"), "admin token of --target, for provisioning (env HERD_ADMIN_TOKEN)")
+	f.StringVar(&fl.faults, "target-fault", "", "faults of the built-in target, comma-separated: "+faultNames())
+	f.IntVar(&fl.cameras, "cameras", 0, "number of cameras (default: the scenario's)")
+	f.StringVar(&fl.policy, "policy", "", "reconnect policy (default: the scenario's): immediate, fixed, exponential, full-jitter, equal-jitter, decorrelated-jitter")
+	f.Uint64Var(&fl.seed, "seed", 0, "fleet seed (default: the scenario's)")
+	f.StringVar(&fl.out, "out", "", "write the herd.result/v1 JSON here (atomically)")
+	f.Float64Var(&fl.timeScale, "time-scale", 1, "multiply every scenario duration by this (e.g. 0.2 for a quick CI drill)")
+	f.Float64Var(&fl.rampRate, "ramp-rate", sim.DefaultRampRate, "connects per second while the fleet first connects")
+	f.BoolVar(&fl.quiet, "quiet", false, "no progress lines on stderr")
+	f.DurationVar(&fl.progressInt, "progress-every", 5*time.Second, "interval of progress lines on stderr")
+	return c
+}
+
+func faultNames() string {
+	var names []string
+	for _, f := range target.AllFaults() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
+}
+
+// drillSetup is a validated drill, ready to run.
+type drillSetup struct {
+	sc     *scenarios.Scenario
+	layout *sim.Layout
+}
+
+func prepare(c *cobra.Command, name string, fl *runFlags) (*drillSetup, error) {
+	sc, err := scenarios.Load(name)
+	if err != nil {
+		return nil, usagef(c, err)
+	}
+	if fl.timeScale <= 0 {
+		return nil, usagef(c, fmt.Errorf("--time-scale must be positive, got %v", fl.timeScale))
+	}
+	if fl.timeScale != 1 {
+		sc = sc.Scaled(fl.timeScale)
+	}
+	if c.Flags().Changed("cameras") {
+		sc.Fleet.Cameras = fl.cameras
+	}
+	if c.Flags().Changed("seed") {
+		sc.Fleet.Seed = fl.seed
+	}
+	if fl.policy != "" {
+		if _, err := backoff.ParseKind(fl.policy); err != nil {
+			return nil, usagef(c, fmt.Errorf("--policy: %w", err))
+		}
+		sc.Reconnect.Policy = fl.policy
+	}
+	if errs := sc.Validate(); len(errs) > 0 {
+		return nil, usagef(c, errors.Join(errs...))
+	}
+	l, err := sim.NewLayout(sc.Fleet.Cameras, sc.Fleet.Seed)
+	if err != nil {
+		return nil, usagef(c, fmt.Errorf("--cameras: %w", err))
+	}
+	return &drillSetup{sc: sc, layout: l}, nil
+}
+
+func runDrill(c *cobra.Command, name string, fl *runFlags) error {
+	ctx := c.Context()
+	stderr := c.ErrOrStderr()
+	d, err := prepare(c, name, fl)
+	if err != nil {
+		return err
+	}
+	info := reports.TargetInfo{Faults: []string{}}
+	tgt := sim.Target{AdminToken: fl.adminToken}
+
+	if fl.target == "" {
+		faults, err := target.ParseFaults(fl.faults)
+		if err != nil {
+			return usagef(c, fmt.Errorf("--target-fault: %w", err))
+		}
+		if err := checkFileBudget(d.sc); err != nil {
+			return usagef(c, err)
+		}
+		url, stop, err := startEmbeddedTarget(faults)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		tgt = sim.Target{Cells: []string{url.base}, AdminToken: url.token}
+		info.Embedded = true
+		for _, f := range target.AllFaults() {
+			if faults.Has(f) {
+				info.Faults = append(info.Faults, string(f))
+			}
+		}
+	} else {
+		if fl.faults != "" {
+			return usagef(c, errors.New("--target-fault applies to the built-in target only; drop --target or --target-fault"))
+		}
+		if fl.adminToken == "" {
+			return usagef(c, errors.New("--target needs --admin-token (or HERD_ADMIN_TOKEN) to provision the fleet"))
+		}
+		for _, u := range strings.Split(fl.target, ",") {
+			tgt.Cells = append(tgt.Cells, strings.TrimSpace(u))
+		}
+	}
+	info.URLs = tgt.Cells
+
+	opts := []sim.Option{sim.WithRampRate(fl.rampRate)}
+	if !fl.quiet {
+		opts = append(opts, sim.WithProgress(fl.progressInt, func(p sim.Progress) {
+			fmt.Fprintf(stderr, "herd: %-10s %6.1fs  connected %d/%d  connects/s %.0f  acked %d  errors %d  violations %d\n",
+				p.Phase, p.Elapsed.Seconds(), p.Connected, p.Cameras, p.ConnectsPerSec, p.EventsAcked, p.Errors, p.Violations)
+		}))
+	}
+	fleet, err := sim.New(d.sc, d.layout, tgt, opts...)
+	if err != nil {
+		return usagef(c, err)
+	}
+	logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d) at %s", d.layout.Cameras(), d.layout.Accounts(), d.sc.Fleet.Seed, strings.Join(tgt.Cells, ","))
+	if err := fleet.Provision(ctx); err != nil {
+		return interruptedOr(ctx, err)
+	}
+	if err := fleet.Preflight(ctx); err != nil {
+		return interruptedOr(ctx, err)
+	}
+	logf(stderr, fl.quiet, "drill %s: %s of phases, policy %s", d.sc.Name, d.sc.Total().Round(time.Second), d.sc.Reconnect.Policy)
+	out, err := fleet.Run(ctx)
+	if err != nil {
+		return err
+	}
+	res := reports.Build(d.sc, out, info, herdVersion())
+	return finish(c, res, fl.out)
+}
+
+// finish writes the result (even a partial one) and maps the verdict to
+// the exit code.
+func finish(c *cobra.Command, res *reports.Result, outPath string) error {
+	var werr error
+	if outPath != "" {
+		werr = atomicfile.Write(outPath, func(w io.Writer) error { return reports.WriteJSON(w, res) })
+	}
+	if err := reports.WriteSummary(c.OutOrStdout(), res); err != nil {
+		return err
+	}
+	if werr != nil {
+		return fmt.Errorf("writing %s: %w", outPath, werr)
+	}
+	switch {
+	case res.Interrupted:
+		return exitcode.With(exitcode.Interrupted, nil)
+	case res.Verdict != reports.Pass:
+		return exitcode.With(exitcode.Failed, nil)
+	}
+	return nil
+}
+
+func interruptedOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return exitcode.With(exitcode.Interrupted, errors.New("interrupted"))
+	}
+	return err
+}
+
+func logf(w io.Writer, quiet bool, format string, args ...any) {
+	if !quiet {
+		fmt.Fprintf(w, "herd: "+format+"\n", args...)
+	}
+}
+
+type embedded struct{ base, token string }
+
+// randomToken makes an admin token for a target nobody else reaches.
+func randomToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// startEmbeddedTarget serves the reference target on a loopback port in
+// this process. stop shuts it down and waits for it.
+func startEmbeddedTarget(faults target.Faults) (embedded, func(), error) {
+	token, err := randomToken()
+	if err != nil {
+		return embedded{}, nil, err
+	}
+	srv, err := target.New(target.Config{AdminToken: token, Faults: faults})
+	if err != nil {
+		return embedded{}, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return embedded{}, nil, fmt.Errorf("starting the built-in target: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	stop := func() { cancel(); <-done }
+	return embedded{base: "http://" + ln.Addr().String(), token: token}, stop, nil
+}
+
+// checkFileBudget raises the soft open-file limit to the hard one and
+// checks that fleet and built-in target fit in it together: each camera
+// holds a socket on both sides, and a silent outage leaves the old one
+// open until the target notices.
+func checkFileBudget(sc *scenarios.Scenario) error {
+	limit := procstat.RaiseFileLimit()
+	if limit == 0 {
+		return nil
+	}
+	perCamera := uint64(2)
+	for _, p := range sc.Phases {
+		if p.Kind == scenarios.KindOutage && p.Mode == scenarios.ModeSilent {
+			perCamera = 4
+		}
+	}
+	const slack = 1000 // app connections, listeners, the process's own files
+	need := uint64(sc.Fleet.Cameras)*perCamera + slack
+	if need > limit {
+		most := (limit - slack) / perCamera
+		return fmt.Errorf("--cameras %d needs about %d open files with the built-in target in this process, but the limit is %d: use --cameras %d or fewer, or run 'herd target' as its own process and pass --target",
+			sc.Fleet.Cameras, need, limit, most)
+	}
+	return nil
+}

@@ -1,0 +1,435 @@
+// Package reports turns what a drill measured into a versioned Result,
+// judges it against the scenario's thresholds, and writes it for people
+// (a terminal summary) and for machines (JSON). Each output format is a
+// function writing to an io.Writer.
+package reports
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim"
+	"github.com/herd-drill/herd/sim/oracle"
+)
+
+// Schema is the version tag of a Result; readers check it.
+const Schema = "herd.result/v1"
+
+// Verdicts.
+const (
+	Pass = "pass"
+	Fail = "fail"
+)
+
+// Result is one drill's outcome, judged: the herd.result/v1 document.
+type Result struct {
+	Schema         string                 `json:"schema"`
+	HerdVersion    string                 `json:"herd_version"`
+	Scenario       string                 `json:"scenario"`
+	ScenarioSource string                 `json:"scenario_source"`
+	Seed           uint64                 `json:"seed"`
+	Cameras        int                    `json:"cameras"`
+	Accounts       int                    `json:"accounts"`
+	Policy         string                 `json:"policy"`
+	Target         TargetInfo             `json:"target"`
+	Started        time.Time              `json:"started"`
+	Ended          time.Time              `json:"ended"`
+	DurationMs     int64                  `json:"duration_ms"`
+	Verdict        string                 `json:"verdict"`
+	Reasons        []string               `json:"reasons"`
+	Interrupted    bool                   `json:"interrupted"`
+	Thresholds     []ThresholdResult      `json:"thresholds"`
+	Violations     Violations             `json:"violations"`
+	Recovery       Recovery               `json:"recovery"`
+	Latency        map[string]Latency     `json:"latency"`
+	Events         Events                 `json:"events"`
+	Errors         Errors                 `json:"errors"`
+	Counts         map[string]int64       `json:"counts"`
+	Audit          Audit                  `json:"audit"`
+	Phases         []sim.PhaseSpan        `json:"phases"`
+	OutageEnds     []time.Time            `json:"outage_ends"`
+	Curve          Curve                  `json:"curve"`
+	Generator      Generator              `json:"generator"`
+	Extra          map[string]interface{} `json:"extra,omitempty"`
+}
+
+// TargetInfo says what was drilled.
+type TargetInfo struct {
+	URLs     []string `json:"urls"`
+	Embedded bool     `json:"embedded"`
+	Faults   []string `json:"faults"`
+}
+
+// ThresholdResult is one threshold, its measured value and its verdict.
+// Value is nil when the run produced no data for the metric.
+type ThresholdResult struct {
+	Expr   string   `json:"expr"`
+	Metric string   `json:"metric"`
+	Value  *float64 `json:"value"`
+	Unit   string   `json:"unit"`
+	Pass   bool     `json:"pass"`
+	Note   string   `json:"note,omitempty"`
+}
+
+// Violations are the oracle's findings: a count for every class (0
+// included) and up to 100 evidence records.
+type Violations struct {
+	Total    int64             `json:"total"`
+	Counts   map[string]int64  `json:"counts"`
+	Evidence []oracle.Evidence `json:"evidence"`
+}
+
+// Recovery is how fast cameras came back after their outage ended. A
+// T-value is nil when that share of cameras never reconnected.
+type Recovery struct {
+	Affected    int64    `json:"affected"`
+	Reconnected int64    `json:"reconnected"`
+	T50Ms       *float64 `json:"t50_ms"`
+	T90Ms       *float64 `json:"t90_ms"`
+	T99Ms       *float64 `json:"t99_ms"`
+	T100Ms      *float64 `json:"t100_ms"`
+}
+
+// Latency is one histogram's percentiles in milliseconds, plus the whole
+// histogram, compressed, so results merge exactly.
+type Latency struct {
+	Count  int64   `json:"count"`
+	P50Ms  float64 `json:"p50_ms"`
+	P90Ms  float64 `json:"p90_ms"`
+	P99Ms  float64 `json:"p99_ms"`
+	P999Ms float64 `json:"p999_ms"`
+	MaxMs  float64 `json:"max_ms"`
+	MeanMs float64 `json:"mean_ms"`
+	HDR    string  `json:"hdr"`
+}
+
+// Events counts what the cameras did with their events.
+type Events struct {
+	Captured       int64 `json:"captured"`
+	Sent           int64 `json:"sent"`
+	Resent         int64 `json:"resent"`
+	Acked          int64 `json:"acked"`
+	Nacked         int64 `json:"nacked"`
+	BacklogDropped int64 `json:"backlog_dropped"`
+	Lost           int64 `json:"lost"`
+}
+
+// Errors counts failed operations by class.
+type Errors struct {
+	Total      int64             `json:"total"`
+	Operations int64             `json:"operations"`
+	Rate       float64           `json:"rate"`
+	ByClass    map[string]int64  `json:"by_class"`
+	Remedies   map[string]string `json:"remedies,omitempty"`
+}
+
+// Audit says how the final audit went.
+type Audit struct {
+	Done           bool  `json:"done"`
+	Accounts       int   `json:"accounts"`
+	FailedAccounts int   `json:"failed_accounts"`
+	Events         int64 `json:"events"`
+}
+
+// Curve is the run's time series.
+type Curve struct {
+	Start     time.Time `json:"start"`
+	StepMs    int64     `json:"step_ms"`
+	Connected []int64   `json:"connected"`
+	Connects  []int64   `json:"connects"`
+	Errors    []int64   `json:"errors"`
+}
+
+// Generator is herd's health during the run: when Saturated, the figures
+// describe herd rather than the target.
+type Generator struct {
+	Saturated     bool    `json:"saturated"`
+	Evidence      string  `json:"evidence,omitempty"`
+	LagP99Ms      float64 `json:"lag_p99_ms"`
+	LagMaxMs      float64 `json:"lag_max_ms"`
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	FileLimit     uint64  `json:"file_limit"`
+	PeakOpenFiles int     `json:"peak_open_files"`
+	// PeakRSSBytes is herd's peak resident memory; with the built-in target
+	// it includes the target's.
+	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
+	BaseRSSBytes   int64   `json:"base_rss_bytes"`
+	RSSPerCameraKB float64 `json:"rss_per_camera_kb"` // (peak - base) / cameras
+	// AllConnectedMs is when, after the start, every camera was first
+	// connected at once (0 if never): cameras / this is the connect rate.
+	AllConnectedMs float64 `json:"all_connected_ms"`
+}
+
+// Build makes the Result of outcome o for scenario sc and judges it.
+func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersion string) *Result {
+	r := &Result{
+		Schema: Schema, HerdVersion: herdVersion, Scenario: o.Scenario, ScenarioSource: o.Source,
+		Seed: o.Seed, Cameras: o.Cameras, Accounts: o.Accounts, Policy: o.Policy, Target: target,
+		Started: o.Started.UTC(), Ended: o.Ended.UTC(), DurationMs: o.Ended.Sub(o.Started).Milliseconds(),
+		Interrupted: o.Interrupted, Counts: o.Counts, Phases: o.Phases, OutageEnds: o.OutageEnds,
+		Latency: map[string]Latency{},
+	}
+	if r.Target.Faults == nil {
+		r.Target.Faults = []string{}
+	}
+	r.Violations = Violations{Counts: map[string]int64{}, Evidence: pickEvidence(o.Violations.Evidence, MaxEvidence)}
+	for _, c := range oracle.Classes() {
+		n := o.Violations.Counts[c]
+		r.Violations.Counts[string(c)] = n
+		r.Violations.Total += n
+	}
+	if r.Violations.Evidence == nil {
+		r.Violations.Evidence = []oracle.Evidence{}
+	}
+	for _, name := range sim.HistogramNames {
+		if name == sim.HistRecovery {
+			continue
+		}
+		r.Latency[name] = latencyOf(o.Histograms[name])
+	}
+	r.Recovery = recoveryOf(o.Affected, o.Recovered, o.Histograms[sim.HistRecovery])
+	c := o.Counts
+	r.Events = Events{
+		Captured: c[sim.CountEventsCaptured], Sent: c[sim.CountEventsSent], Resent: c[sim.CountEventsResent],
+		Acked: c[sim.CountEventsAcked], Nacked: c[sim.CountEventsNacked], BacklogDropped: c[sim.CountBacklogDropped],
+		Lost: r.Violations.Counts[string(oracle.Lost)],
+	}
+	r.Errors = Errors{ByClass: o.Errors, Operations: o.Operations, Remedies: map[string]string{}}
+	for class, n := range o.Errors {
+		r.Errors.Total += n
+		if rem, ok := sim.Remedies[class]; ok && n > 0 {
+			r.Errors.Remedies[class] = rem
+		}
+	}
+	if o.Operations > 0 {
+		r.Errors.Rate = float64(r.Errors.Total) / float64(o.Operations)
+	}
+	r.Audit = Audit(o.Audit)
+	r.Curve = Curve{Start: o.Curve.Start.UTC(), StepMs: o.Curve.Step.Milliseconds(), Connected: nonNil(o.Curve.Connected),
+		Connects: nonNil(o.Curve.Connects), Errors: nonNil(o.Curve.Errors)}
+	g := o.Generator
+	r.Generator = Generator{
+		Saturated: g.Saturated, Evidence: g.Evidence, LagP99Ms: ms(g.LagP99), LagMaxMs: ms(g.LagMax),
+		CPUSeconds: g.CPUSeconds, FileLimit: g.FileLimit, PeakOpenFiles: g.PeakOpenFile,
+		PeakRSSBytes: g.PeakRSS, BaseRSSBytes: g.BaseRSS, AllConnectedMs: ms(o.AllConnected),
+	}
+	if o.Cameras > 0 {
+		r.Generator.RSSPerCameraKB = float64(g.PeakRSS-g.BaseRSS) / float64(o.Cameras) / 1024
+	}
+	Judge(r, sc)
+	return r
+}
+
+// MaxEvidence is how many evidence records a Result keeps.
+const MaxEvidence = 100
+
+// pickEvidence keeps at most n records, taken in turn from each class in
+// the oracle's order (the leak first), so that a flood of one class cannot
+// crowd out the one record of another; each class keeps its earliest.
+func pickEvidence(all []oracle.Evidence, n int) []oracle.Evidence {
+	byClass := map[oracle.Class][]oracle.Evidence{}
+	for _, e := range all {
+		byClass[e.Class] = append(byClass[e.Class], e)
+	}
+	order := oracle.Classes()
+	for c := range byClass {
+		if !slices.Contains(order, c) {
+			order = append(order, c)
+		}
+	}
+	for _, c := range order {
+		sort.SliceStable(byClass[c], func(i, j int) bool { return byClass[c][i].AtMs < byClass[c][j].AtMs })
+	}
+	out := []oracle.Evidence{}
+	for round := 0; len(out) < n; round++ {
+		took := false
+		for _, c := range order {
+			if round < len(byClass[c]) && len(out) < n {
+				out = append(out, byClass[c][round])
+				took = true
+			}
+		}
+		if !took {
+			break
+		}
+	}
+	// Present them class by class.
+	sort.SliceStable(out, func(i, j int) bool {
+		return slices.Index(order, out[i].Class) < slices.Index(order, out[j].Class)
+	})
+	return out
+}
+
+func nonNil(s []int64) []int64 {
+	if s == nil {
+		return []int64{}
+	}
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// usToMs converts a histogram value in microseconds to milliseconds.
+func usToMs(v float64) float64 { return math.Round(v) / 1000 }
+
+func latencyOf(h *hdrhistogram.Histogram) Latency {
+	if h == nil || h.TotalCount() == 0 {
+		return Latency{HDR: encode(h)}
+	}
+	return Latency{
+		Count: h.TotalCount(),
+		P50Ms: usToMs(float64(h.ValueAtQuantile(50))), P90Ms: usToMs(float64(h.ValueAtQuantile(90))),
+		P99Ms: usToMs(float64(h.ValueAtQuantile(99))), P999Ms: usToMs(float64(h.ValueAtQuantile(99.9))),
+		MaxMs: usToMs(float64(h.Max())), MeanMs: usToMs(h.Mean()),
+		HDR: encode(h),
+	}
+}
+
+func encode(h *hdrhistogram.Histogram) string {
+	if h == nil {
+		return ""
+	}
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// recoveryOf computes T50..T100 over every camera-outage window: Tq is the
+// time by which q% of the affected cameras had reconnected, counting those
+// that never did as never; so Tq is nil when fewer than q% reconnected.
+func recoveryOf(affected, reconnected int64, h *hdrhistogram.Histogram) Recovery {
+	r := Recovery{Affected: affected, Reconnected: reconnected}
+	if affected == 0 || h == nil || h.TotalCount() == 0 {
+		return r
+	}
+	t := func(q float64) *float64 {
+		need := int64(math.Ceil(q / 100 * float64(affected)))
+		if need > h.TotalCount() {
+			return nil
+		}
+		v := usToMs(float64(h.ValueAtQuantile(100 * float64(need) / float64(h.TotalCount()))))
+		return &v
+	}
+	r.T50Ms, r.T90Ms, r.T99Ms, r.T100Ms = t(50), t(90), t(99), t(100)
+	return r
+}
+
+// Judge evaluates sc's thresholds against r and sets the verdict: fail when
+// a threshold fails, when the oracle found any violation (unless the
+// scenario allows them), or when the run was interrupted.
+func Judge(r *Result, sc *scenarios.Scenario) {
+	r.Thresholds = []ThresholdResult{}
+	r.Reasons = []string{}
+	for _, t := range sc.Thresholds {
+		tr := ThresholdResult{Expr: t.Expr, Metric: t.Metric}
+		if mi, ok := scenarios.LookupMetric(t.Metric); ok {
+			tr.Unit = mi.Unit
+		}
+		v, ok := MetricValue(r, t.Metric)
+		switch {
+		case ok:
+			tr.Value = &v
+			tr.Pass = t.Check(v)
+		case t.Metric == "recovery.t50" || t.Metric == "recovery.t90" || t.Metric == "recovery.t99" || t.Metric == "recovery.t100":
+			if r.Recovery.Affected == 0 {
+				tr.Pass, tr.Note = true, "no outage in this run"
+			} else {
+				tr.Pass, tr.Note = false, "that share of cameras never reconnected"
+			}
+		default:
+			tr.Pass, tr.Note = true, "no data"
+		}
+		if !tr.Pass {
+			r.Reasons = append(r.Reasons, "threshold failed: "+t.Expr)
+		}
+		r.Thresholds = append(r.Thresholds, tr)
+	}
+	if r.Violations.Total > 0 && !sc.AllowViolations {
+		r.Reasons = append(r.Reasons, "the oracle found violations")
+	}
+	if r.Interrupted {
+		r.Reasons = append(r.Reasons, "the drill was interrupted")
+	}
+	sort.Strings(r.Reasons)
+	r.Verdict = Pass
+	if len(r.Reasons) > 0 {
+		r.Verdict = Fail
+	}
+}
+
+// MetricValue returns the value of a threshold metric in r, in the
+// metric's unit (milliseconds, ratio or count); false when r has no data.
+func MetricValue(r *Result, metric string) (float64, bool) {
+	switch metric {
+	case "violations.total":
+		return float64(r.Violations.Total), true
+	case "errors.rate":
+		return r.Errors.Rate, r.Errors.Operations > 0
+	case "errors.total":
+		return float64(r.Errors.Total), true
+	case "events.lost":
+		return float64(r.Events.Lost), true
+	case "events.acked":
+		return float64(r.Events.Acked), true
+	case "generator.lag_p99":
+		return r.Generator.LagP99Ms, true
+	case "recovery.t50":
+		return deref(r.Recovery.T50Ms)
+	case "recovery.t90":
+		return deref(r.Recovery.T90Ms)
+	case "recovery.t99":
+		return deref(r.Recovery.T99Ms)
+	case "recovery.t100":
+		return deref(r.Recovery.T100Ms)
+	}
+	group, stat, ok := cut(metric)
+	if !ok {
+		return 0, false
+	}
+	if group == "violations" {
+		n, ok := r.Violations.Counts[stat]
+		return float64(n), ok
+	}
+	l, ok := r.Latency[group]
+	if !ok || l.Count == 0 {
+		return 0, false
+	}
+	switch stat {
+	case "p50":
+		return l.P50Ms, true
+	case "p90":
+		return l.P90Ms, true
+	case "p99":
+		return l.P99Ms, true
+	case "p999":
+		return l.P999Ms, true
+	case "max":
+		return l.MaxMs, true
+	case "mean":
+		return l.MeanMs, true
+	}
+	return 0, false
+}
+
+func deref(p *float64) (float64, bool) {
+	if p == nil {
+		return 0, false
+	}
+	return *p, true
+}
+
+func cut(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return "", "", false
+}

@@ -1,0 +1,205 @@
+package reports
+
+import (
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"math"
+
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim"
+	"github.com/herd-drill/herd/sim/oracle"
+)
+
+func hist(valuesMs ...int64) *sim.Outcome {
+	h := sim.NewHistogram()
+	for _, v := range valuesMs {
+		h.RecordValue(v * 1000)
+	}
+	o := &sim.Outcome{Histograms: map[string]*hdrhistogram.Histogram{sim.HistRecovery: h}}
+	return o
+}
+
+func TestRecoveryCountsCamerasThatNeverCameBack(t *testing.T) {
+	ms := func(v float64) *float64 { return &v }
+	cases := []struct {
+		name                string
+		affected            int64
+		values              []int64
+		t50, t90, t99, t100 *float64
+	}{
+		{"all back", 10, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, ms(5), ms(9), ms(10), ms(10)},
+		{"one never", 10, []int64{1, 2, 3, 4, 5, 6, 7, 8, 9}, ms(5), ms(9), nil, nil},
+		{"half never", 4, []int64{100, 200}, ms(200), nil, nil, nil},
+		{"no outage", 0, nil, nil, nil, nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hist(tc.values...).Histograms[sim.HistRecovery]
+			got := recoveryOf(tc.affected, int64(len(tc.values)), h)
+			for _, c := range []struct {
+				name      string
+				got, want *float64
+			}{{"t50", got.T50Ms, tc.t50}, {"t90", got.T90Ms, tc.t90}, {"t99", got.T99Ms, tc.t99}, {"t100", got.T100Ms, tc.t100}} {
+				// HDR answers within its 3 significant digits.
+				if (c.got == nil) != (c.want == nil) || (c.got != nil && math.Abs(*c.got-*c.want) > *c.want/500) {
+					t.Errorf("%s = %v, want %v", c.name, show(c.got), show(c.want))
+				}
+			}
+		})
+	}
+}
+
+func show(p *float64) any {
+	if p == nil {
+		return "never"
+	}
+	return *p
+}
+
+func mustThreshold(t *testing.T, expr string) scenarios.Threshold {
+	t.Helper()
+	th, err := scenarios.ParseThreshold(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th
+}
+
+func TestJudge(t *testing.T) {
+	base := func() *Result {
+		return &Result{
+			Violations: Violations{Counts: map[string]int64{"cross_account": 0}},
+			Recovery:   Recovery{Affected: 10, Reconnected: 10, T99Ms: ptr(4000)},
+			Latency:    map[string]Latency{"connect": {Count: 5, P99Ms: 120}},
+			Errors:     Errors{Operations: 100, Total: 2, Rate: 0.02},
+		}
+	}
+	cases := []struct {
+		name       string
+		thresholds []string
+		allow      bool
+		mutate     func(*Result)
+		want       string
+		reasons    int
+	}{
+		{"all hold", []string{"recovery.t99 < 60s", "connect.p99 < 2s", "errors.rate < 5%"}, false, nil, Pass, 0},
+		{"slow recovery", []string{"recovery.t99 < 3s"}, false, nil, Fail, 1},
+		{"error rate", []string{"errors.rate < 1%"}, false, nil, Fail, 1},
+		{"violation fails without a threshold", nil, false, func(r *Result) { r.Violations.Total = 1 }, Fail, 1},
+		{"violation allowed", nil, true, func(r *Result) { r.Violations.Total = 1 }, Pass, 0},
+		{"never recovered", []string{"recovery.t99 < 60s"}, false, func(r *Result) { r.Recovery.T99Ms = nil }, Fail, 1},
+		{"no live data passes", []string{"live.p99 < 1s"}, false, nil, Pass, 0},
+		{"interrupted", nil, false, func(r *Result) { r.Interrupted = true }, Fail, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := scenarios.Defaults()
+			sc.AllowViolations = tc.allow
+			for _, e := range tc.thresholds {
+				sc.Thresholds = append(sc.Thresholds, mustThreshold(t, e))
+			}
+			r := base()
+			if tc.mutate != nil {
+				tc.mutate(r)
+			}
+			Judge(r, sc)
+			if r.Verdict != tc.want || len(r.Reasons) != tc.reasons {
+				t.Errorf("verdict %s with reasons %q; want %s with %d reasons", r.Verdict, r.Reasons, tc.want, tc.reasons)
+			}
+			if len(r.Thresholds) != len(tc.thresholds) {
+				t.Errorf("%d threshold results, want %d", len(r.Thresholds), len(tc.thresholds))
+			}
+		})
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
+
+func TestBuildAndSummary(t *testing.T) {
+	sc := scenarios.Defaults()
+	sc.Name = "unit"
+	sc.Thresholds = []scenarios.Threshold{mustThreshold(t, "violations.cross_account == 0")}
+	h := map[string]*hdrhistogram.Histogram{}
+	for _, n := range sim.HistogramNames {
+		h[n] = sim.NewHistogram()
+	}
+	h[sim.HistConnect].RecordValue(1500)
+	since := 2.5
+	o := &sim.Outcome{
+		Scenario: "unit", Seed: 1, Cameras: 3, Accounts: 2, Policy: "immediate",
+		Started: time.Unix(1000, 0), Ended: time.Unix(1010, 0), Histograms: h,
+		Counts:     map[string]int64{sim.CountEventsAcked: 7},
+		Errors:     map[string]int64{sim.ErrTimeout: 1, sim.ErrFileLimit: 1},
+		Operations: 10,
+		Violations: oracle.Violations{
+			Counts:   map[oracle.Class]int64{oracle.CrossAccount: 1},
+			Evidence: []oracle.Evidence{{Class: oracle.CrossAccount, Viewer: "acct-0000001", Owner: "acct-0000000", Device: "cam-00000000", Event: "cam-00000000/3", Path: "/v1/accounts/acct-0000001/events", SinceOutageEndS: &since, Detail: "listed"}},
+		},
+	}
+	r := Build(sc, o, TargetInfo{URLs: []string{"http://127.0.0.1:1"}, Embedded: true, Faults: []string{"stale-reply"}}, "test")
+	if r.Verdict != Fail || r.Violations.Total != 1 {
+		t.Fatalf("verdict %s, violations %d; want fail with 1", r.Verdict, r.Violations.Total)
+	}
+	for _, c := range oracle.Classes() {
+		if _, ok := r.Violations.Counts[string(c)]; !ok {
+			t.Errorf("class %s missing from counts", c)
+		}
+	}
+	if r.Errors.Rate != 0.2 || r.Errors.Remedies[sim.ErrFileLimit] == "" {
+		t.Errorf("errors = %+v, want rate 0.2 and a remedy for emfile", r.Errors)
+	}
+	if r.Latency["connect"].P50Ms != 1.5 || r.Latency["connect"].HDR == "" {
+		t.Errorf("connect latency = %+v, want p50 1.5 ms and the encoded histogram", r.Latency["connect"])
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadJSON(&js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Verdict != r.Verdict || back.Violations.Evidence[0].Event != "cam-00000000/3" {
+		t.Errorf("JSON round trip lost data: %+v", back.Violations)
+	}
+	var sum bytes.Buffer
+	if err := WriteSummary(&sum, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"VERDICT  FAIL", "cross_account viewer acct-0000001, owner acct-0000000", "+2.5s after the outage ended", "FAIL violations.cross_account == 0", "emfile: herd ran out"} {
+		if !strings.Contains(sum.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum.String())
+		}
+	}
+}
+
+func TestReadJSONRejectsOtherSchemas(t *testing.T) {
+	if _, err := ReadJSON(strings.NewReader(`{"schema":"herd.result/v0"}`)); err == nil {
+		t.Error("accepted schema v0")
+	}
+	if _, err := ReadJSON(strings.NewReader(`not json`)); err == nil {
+		t.Error("accepted garbage")
+	}
+}
+
+func TestPickEvidenceKeepsEveryClass(t *testing.T) {
+	var all []oracle.Evidence
+	for i := 0; i < 150; i++ {
+		all = append(all, oracle.Evidence{Class: oracle.Lost, AtMs: int64(i), Detail: "lost"})
+	}
+	all = append(all, oracle.Evidence{Class: oracle.CrossAccount, AtMs: 999, Detail: "leak"})
+	got := pickEvidence(all, MaxEvidence)
+	if len(got) != MaxEvidence {
+		t.Fatalf("kept %d records, want %d", len(got), MaxEvidence)
+	}
+	if got[0].Class != oracle.CrossAccount {
+		t.Errorf("first record is %s, want the leak first", got[0].Class)
+	}
+	if got[1].AtMs != 0 || got[len(got)-1].AtMs != 98 {
+		t.Errorf("lost records kept: %d..%d, want the earliest 0..98", got[1].AtMs, got[len(got)-1].AtMs)
+	}
+}

@@ -1,0 +1,200 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/herd-drill/herd/sim/oracle"
+)
+
+// WriteJSON writes r as indented JSON.
+func WriteJSON(w io.Writer, r *Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// ReadJSON reads a Result and checks its schema.
+func ReadJSON(rd io.Reader) (*Result, error) {
+	var r Result
+	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+		return nil, fmt.Errorf("not a herd result: %w", err)
+	}
+	if r.Schema != Schema {
+		return nil, fmt.Errorf("schema %q is not %q", r.Schema, Schema)
+	}
+	return &r, nil
+}
+
+// WriteSummary writes the human summary of r: the verdict first, then
+// violations with evidence, recovery, latency, events and errors.
+func WriteSummary(w io.Writer, r *Result) error {
+	p := &printer{w: w}
+	faults := "none"
+	if len(r.Target.Faults) > 0 {
+		faults = strings.Join(r.Target.Faults, ",")
+	}
+	where := strings.Join(r.Target.URLs, ",")
+	if r.Target.Embedded {
+		where += " (built-in target, faults: " + faults + ")"
+	}
+	p.f("herd drill %s: %d cameras in %d accounts, seed %d, policy %s\n", r.Scenario, r.Cameras, r.Accounts, r.Seed, r.Policy)
+	p.f("target %s, %s\n\n", where, (time.Duration(r.DurationMs) * time.Millisecond).Round(100*time.Millisecond))
+
+	verdict := strings.ToUpper(r.Verdict)
+	if r.Interrupted {
+		verdict += " (interrupted: partial results)"
+	}
+	p.f("VERDICT  %s\n", verdict)
+	for _, reason := range r.Reasons {
+		p.f("  - %s\n", reason)
+	}
+	if r.Generator.Saturated {
+		p.f("  ! herd itself was the bottleneck (%s): these figures describe herd, not the target\n", r.Generator.Evidence)
+	}
+
+	p.f("\nViolations  %d", r.Violations.Total)
+	classes := make([]string, 0, len(r.Violations.Counts))
+	for c := range r.Violations.Counts {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	for _, c := range classes {
+		p.f("  %s=%d", c, r.Violations.Counts[c])
+	}
+	p.f("\n")
+	shown := map[oracle.Class]int{}
+	for _, e := range r.Violations.Evidence {
+		if shown[e.Class] == evidencePerClass {
+			continue
+		}
+		shown[e.Class]++
+		p.f("  %-13s viewer %s, owner %s, device %s", e.Class, dash(e.Viewer), dash(e.Owner), dash(e.Device))
+		if e.Event != "" {
+			p.f(", event %s", e.Event)
+		}
+		p.f(", at %s", dash(e.Path))
+		if e.SinceOutageEndS != nil {
+			p.f(", %+.1fs after the outage ended", *e.SinceOutageEndS)
+		}
+		p.f("\n  %-13s %s\n", "", e.Detail)
+	}
+	if n := len(r.Violations.Evidence) - sum(shown); n > 0 {
+		p.f("  … %d more evidence records in the JSON result\n", n)
+	}
+
+	rc := r.Recovery
+	p.f("\nRecovery    %d of %d cameras back", rc.Reconnected, rc.Affected)
+	if rc.Affected > 0 {
+		p.f("  T50 %s  T90 %s  T99 %s  T100 %s", msp(rc.T50Ms), msp(rc.T90Ms), msp(rc.T99Ms), msp(rc.T100Ms))
+	}
+	p.f("\n\nLatency (ms)     count      p50      p90      p99    p99.9      max\n")
+	for _, name := range []string{"connect", "ack", "first_ack", "list", "thumbnail", "live"} {
+		l, ok := r.Latency[name]
+		if !ok {
+			continue
+		}
+		p.f("  %-10s %9d %8.1f %8.1f %8.1f %8.1f %8.1f\n", name, l.Count, l.P50Ms, l.P90Ms, l.P99Ms, l.P999Ms, l.MaxMs)
+	}
+	ev := r.Events
+	p.f("\nEvents      captured %d  sent %d  acked %d  resent %d  nacked %d  backlog dropped %d  lost %d\n",
+		ev.Captured, ev.Sent, ev.Acked, ev.Resent, ev.Nacked, ev.BacklogDropped, ev.Lost)
+	p.f("Audit       %d events in %d accounts", r.Audit.Events, r.Audit.Accounts)
+	if !r.Audit.Done {
+		p.f(" (not done)")
+	}
+	if r.Audit.FailedAccounts > 0 {
+		p.f(", %d accounts could not be listed", r.Audit.FailedAccounts)
+	}
+	p.f("\nErrors      %d of %d operations (%.2f%%)", r.Errors.Total, r.Errors.Operations, 100*r.Errors.Rate)
+	names := make([]string, 0, len(r.Errors.ByClass))
+	for c, n := range r.Errors.ByClass {
+		if n > 0 {
+			names = append(names, c)
+		}
+	}
+	sort.Strings(names)
+	for _, c := range names {
+		p.f("  %s=%d", c, r.Errors.ByClass[c])
+	}
+	p.f("\n")
+	for _, c := range names {
+		if rem, ok := r.Errors.Remedies[c]; ok {
+			p.f("  %s: %s\n", c, rem)
+		}
+	}
+	if len(r.Thresholds) > 0 {
+		p.f("\nThresholds\n")
+		for _, t := range r.Thresholds {
+			mark := "ok  "
+			if !t.Pass {
+				mark = "FAIL"
+			}
+			val := "no data"
+			if t.Value != nil {
+				val = formatValue(*t.Value, t.Unit)
+			}
+			note := ""
+			if t.Note != "" {
+				note = " (" + t.Note + ")"
+			}
+			p.f("  %s %-32s measured %s%s\n", mark, t.Expr, val, note)
+		}
+	}
+	return p.err
+}
+
+// evidencePerClass is how many evidence records of each class the summary
+// prints.
+const evidencePerClass = 2
+
+func sum(m map[oracle.Class]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func msp(v *float64) string {
+	if v == nil {
+		return "never"
+	}
+	return formatValue(*v, "ms")
+}
+
+func formatValue(v float64, unit string) string {
+	switch unit {
+	case "ms":
+		d := time.Duration(v * float64(time.Millisecond))
+		if d >= time.Second {
+			return d.Round(10 * time.Millisecond).String()
+		}
+		return fmt.Sprintf("%.1fms", v)
+	case "ratio":
+		return fmt.Sprintf("%.2f%%", 100*v)
+	}
+	return fmt.Sprintf("%g", v)
+}

@@ -1,0 +1,369 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/herd-drill/herd/sim/oracle"
+	"github.com/herd-drill/herd/sim/wire"
+)
+
+// Limits of the app simulation.
+const (
+	maxBody       = 16 << 20 // largest response body herd reads
+	maxOpenPages  = 5        // pages an app reads when it opens the Events tab
+	auditWorkers  = 16
+	auditAttempts = 20
+)
+
+// appUser is one account's app: it keeps its Events-tab cursor between polls.
+type appUser struct {
+	f      *Fleet
+	acct   int
+	id     string
+	token  string
+	cursor string
+	n      uint64 // requests made: feeds the deterministic dice
+}
+
+func (f *Fleet) newApp(a int) *appUser {
+	return &appUser{f: f, acct: a, id: AccountName(a), token: f.layout.UserToken(a)}
+}
+
+// dice returns a deterministic uniform number for the app's next decision.
+func (u *appUser) dice(salt uint64) float64 {
+	u.n++
+	return unit(u.f.seed ^ salt ^ uint64(u.acct)<<24 ^ u.n<<1)
+}
+
+// runApps runs the apps: the share of accounts that keep the app open poll
+// their Events tab through the whole plan, and after each outage most
+// users open the app at once (the surge).
+func (f *Fleet) runApps(ctx context.Context) {
+	var wg sync.WaitGroup
+	app := f.sc.App
+	poll := app.Poll.Duration
+	for a := 0; a < f.layout.Accounts(); a++ {
+		if unit(f.seed^0xa99^uint64(a)) >= app.Active || poll <= 0 {
+			continue
+		}
+		u := f.newApp(a)
+		first := f.plan.start.Add(time.Duration(unit(f.seed^0xf1^uint64(a)) * float64(poll)))
+		wg.Go(func() { u.pollLoop(ctx, first, poll) })
+	}
+	for i := range f.plan.outages {
+		o := &f.plan.outages[i]
+		end := o.end()
+		for a := 0; a < f.layout.Accounts(); a++ {
+			if unit(f.seed^0x5e6e^uint64(o.index+1)<<40^uint64(a)) >= app.Surge {
+				continue
+			}
+			at := end.Add(time.Duration(unit(f.seed^0x0be^uint64(o.index+1)<<40^uint64(a)) * float64(app.SurgeWindow.Duration)))
+			u := f.newApp(a)
+			wg.Go(func() {
+				if sleepUntil(ctx, at) {
+					u.open(ctx, at)
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// pollLoop polls on a fixed schedule: latency counts from each poll's
+// intended time, so a slow target shows in the tail instead of slowing the
+// schedule down.
+func (u *appUser) pollLoop(ctx context.Context, first time.Time, every time.Duration) {
+	for at := first; at.Before(u.f.plan.end); at = at.Add(every) {
+		if !sleepUntil(ctx, at) {
+			return
+		}
+		if u.cursor == "" {
+			u.open(ctx, at)
+			continue
+		}
+		u.listPages(ctx, at, 1)
+		if u.dice(0x11fe) < u.f.sc.App.Live {
+			u.live(ctx)
+		}
+	}
+}
+
+// open is a person opening the Events tab: the first pages, some
+// thumbnails, sometimes live view, and now and then a probe.
+func (u *appUser) open(ctx context.Context, intended time.Time) {
+	u.cursor = ""
+	u.listPages(ctx, intended, maxOpenPages)
+	if u.dice(0x11fe) < u.f.sc.App.Live {
+		u.live(ctx)
+	}
+}
+
+// listPages reads up to pages pages after the app's cursor and checks them.
+func (u *appUser) listPages(ctx context.Context, intended time.Time, pages int) {
+	f := u.f
+	for p := 0; p < pages; p++ {
+		u.maybeProbe(ctx)
+		path := wire.EventsPath(u.id) + "?limit=" + strconv.Itoa(f.sc.App.PageSize)
+		if u.cursor != "" {
+			path += "&after=" + url.QueryEscape(u.cursor)
+		}
+		st, body, _, err := f.do(ctx, http.MethodGet, f.baseURL(u.acct)+path, u.token)
+		if err != nil {
+			return
+		}
+		f.m.record(u.acct, hList, time.Since(intended))
+		if st != http.StatusOK {
+			f.m.fail(statusErr(st))
+			return
+		}
+		var page wire.EventsPage
+		if err := json.Unmarshal(body, &page); err != nil {
+			f.m.fail(eProtocol)
+			return
+		}
+		f.m.add(cEventsListed, int64(len(page.Events)))
+		for i := range page.Events {
+			ev := &page.Events[i]
+			if !f.oracle.CheckListed(u.id, ev, path) {
+				continue
+			}
+			if u.dice(0x7b) < f.sc.App.Thumbnails {
+				u.thumbnail(ctx, ev)
+			}
+		}
+		if page.Next != "" {
+			u.cursor = page.Next
+		}
+		if !page.More {
+			return
+		}
+		intended = time.Now()
+	}
+}
+
+func (u *appUser) thumbnail(ctx context.Context, ev *wire.EventInfo) {
+	f := u.f
+	if ev.ThumbURL == "" {
+		f.m.fail(eProtocol)
+		return
+	}
+	start := time.Now()
+	st, body, _, err := f.do(ctx, http.MethodGet, f.baseURL(u.acct)+ev.ThumbURL, u.token)
+	if err != nil {
+		return
+	}
+	f.m.record(u.acct, hThumb, time.Since(start))
+	if st != http.StatusOK {
+		f.m.fail(statusErr(st))
+		return
+	}
+	f.m.add(cThumbsChecked, 1)
+	f.oracle.CheckThumb(u.id, ev, body, ev.ThumbURL)
+}
+
+func (u *appUser) live(ctx context.Context) {
+	f := u.f
+	first, end := f.layout.CamerasOf(u.acct)
+	cam := first + int(u.dice(0x1e)*float64(end-first))
+	device := DeviceName(cam)
+	path := wire.LivePath(device)
+	start := time.Now()
+	st, body, _, err := f.do(ctx, http.MethodPost, f.baseURL(u.acct)+path, u.token)
+	if err != nil {
+		return
+	}
+	f.m.record(u.acct, hLive, time.Since(start))
+	switch st {
+	case http.StatusOK:
+		f.oracle.CheckFrame(u.id, device, body, path)
+	case http.StatusGatewayTimeout:
+		f.m.fail(eLive504)
+	default:
+		f.m.fail(statusErr(st))
+	}
+}
+
+// maybeProbe, now and then, asks for another account's events, thumbnail
+// or camera with this user's token. The target must refuse; data in the
+// answer is an idor violation.
+func (u *appUser) maybeProbe(ctx context.Context) {
+	f := u.f
+	if f.sc.App.Probes <= 0 || f.layout.Accounts() < 2 || u.dice(0x960be) >= f.sc.App.Probes {
+		return
+	}
+	victim := -1
+	for try := 0; try < 8; try++ {
+		v := int(u.dice(0x71c) * float64(f.layout.Accounts()))
+		if v != u.acct && f.cell(v) == f.cell(u.acct) {
+			victim = v
+			break
+		}
+	}
+	if victim < 0 {
+		return
+	}
+	vfirst, _ := f.layout.CamerasOf(victim)
+	var method, path string
+	switch int(u.dice(0x3a7) * 3) {
+	case 0:
+		method, path = http.MethodGet, wire.EventsPath(AccountName(victim))+"?limit=10"
+	case 1:
+		method, path = http.MethodGet, wire.ThumbPath(oracle.EventID(DeviceName(vfirst), 1))
+	default:
+		method, path = http.MethodPost, wire.LivePath(DeviceName(vfirst))
+	}
+	f.m.add(cProbes, 1)
+	st, body, _, err := f.do(ctx, method, f.baseURL(u.acct)+path, u.token)
+	if err != nil {
+		return
+	}
+	// Any success is a breach, even an empty page: the target answered a
+	// question about an account the token does not own.
+	if st >= 200 && st < 300 {
+		f.oracle.ProbeAnswered(u.id, AccountName(victim), path, st, "status "+strconv.Itoa(st)+" with "+strconv.Itoa(len(body))+" bytes for another account's "+probeWhat(path))
+		return
+	}
+	f.m.add(cProbesRefused, 1)
+}
+
+func probeWhat(path string) string {
+	switch {
+	case strings.HasSuffix(path, "/live"):
+		return "camera"
+	case strings.Contains(path, "/thumbnail"):
+		return "thumbnail"
+	}
+	return "events"
+}
+
+// do makes one app request and reads its body.
+func (f *Fleet) do(ctx context.Context, method, rawURL, token string) (int, []byte, http.Header, error) {
+	f.m.add(cAppRequests, 1)
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
+	if err != nil {
+		f.m.fail(eProtocol)
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := f.httpc.Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			f.m.fail(classifyNet(err))
+		}
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		if ctx.Err() == nil {
+			f.m.fail(classifyNet(err))
+		}
+		return 0, nil, nil, err
+	}
+	return resp.StatusCode, body, resp.Header, nil
+}
+
+func statusErr(st int) errID {
+	switch st {
+	case http.StatusUnauthorized:
+		return e401
+	case http.StatusTooManyRequests:
+		return e429
+	case http.StatusServiceUnavailable:
+		return e503
+	}
+	return eHTTPOther
+}
+
+// audit lists every account's whole Events tab once cameras are quiet and
+// hands it to the oracle: what was acked and is missing is lost, what
+// appears twice is a duplicate, what belongs elsewhere is a leak.
+func (f *Fleet) audit(ctx context.Context) AuditSummary {
+	var mu sync.Mutex
+	sum := AuditSummary{Accounts: f.layout.Accounts()}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < auditWorkers; w++ {
+		wg.Go(func() {
+			for a := range next {
+				evs, path, err := f.listAll(ctx, a)
+				mu.Lock()
+				if err != nil {
+					sum.FailedAccounts++
+				} else {
+					sum.Events += int64(len(evs))
+				}
+				mu.Unlock()
+				if err == nil {
+					f.m.add(cAudited, int64(len(evs)))
+					f.oracle.Audit(AccountName(a), evs, path)
+				}
+			}
+		})
+	}
+	for a := 0; a < f.layout.Accounts() && ctx.Err() == nil; a++ {
+		next <- a
+	}
+	close(next)
+	wg.Wait()
+	sum.Done = ctx.Err() == nil
+	f.oracle.AuditDone()
+	return sum
+}
+
+var errAuditGaveUp = errors.New("audit: the target kept refusing")
+
+// listAll reads account a's whole Events tab, waiting out load shedding.
+func (f *Fleet) listAll(ctx context.Context, a int) ([]wire.EventInfo, string, error) {
+	id := AccountName(a)
+	token := f.layout.UserToken(a)
+	base := wire.EventsPath(id) + "?limit=" + strconv.Itoa(wire.MaxPage)
+	var all []wire.EventInfo
+	cursor := ""
+	for attempt := 0; attempt < auditAttempts; {
+		path := base
+		if cursor != "" {
+			path += "&after=" + url.QueryEscape(cursor)
+		}
+		st, body, hdr, err := f.do(ctx, http.MethodGet, f.baseURL(a)+path, token)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, base, err
+			}
+			attempt++
+			sleepUntil(ctx, time.Now().Add(200*time.Millisecond))
+			continue
+		}
+		if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
+			f.m.fail(statusErr(st))
+			attempt++
+			wait := retryAfter(hdr.Get("Retry-After"))
+			sleepUntil(ctx, time.Now().Add(max(wait, 200*time.Millisecond)))
+			continue
+		}
+		if st != http.StatusOK {
+			f.m.fail(statusErr(st))
+			return nil, base, errors.New("audit: " + id + ": status " + strconv.Itoa(st))
+		}
+		var page wire.EventsPage
+		if err := json.Unmarshal(body, &page); err != nil {
+			f.m.fail(eProtocol)
+			return nil, base, err
+		}
+		all = append(all, page.Events...)
+		if !page.More || page.Next == "" {
+			return all, base, nil
+		}
+		cursor = page.Next
+	}
+	return nil, base, errAuditGaveUp
+}

@@ -1,0 +1,217 @@
+package sim_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim"
+	"github.com/herd-drill/herd/sim/oracle"
+	"github.com/herd-drill/herd/sim/target"
+)
+
+// These tests run real drills: a fleet of cameras over loopback sockets
+// against the reference target in this process, with and without each
+// fault. They are sized to finish in seconds and to trigger each fault by
+// its real mechanism.
+
+// startTarget serves a reference target on a loopback port until the test ends.
+func startTarget(t *testing.T, cfg target.Config) string {
+	t.Helper()
+	cfg.AdminToken = "test-admin"
+	srv, err := target.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("target: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// drill runs scenario text (YAML) with n cameras against a fresh target.
+func drill(t *testing.T, cfg target.Config, yaml string, n int, opts ...sim.Option) *sim.Outcome {
+	t.Helper()
+	sc, err := scenarios.Parse(t.Name()+".yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Fleet.Cameras = n
+	base := startTarget(t, cfg)
+	l, err := sim.NewLayout(n, sc.Fleet.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]sim.Option{sim.WithRampRate(2000), sim.WithQuietTimeout(5 * time.Second)}, opts...)
+	f, err := sim.New(sc, l, sim.Target{Cells: []string{base}, AdminToken: "test-admin"}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := f.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Preflight(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := f.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Interrupted {
+		t.Fatal("drill interrupted")
+	}
+	return out
+}
+
+// scenario returns a short drill: steady, an outage of the given mode, settle.
+func scenario(policy, mode string, extra string) string {
+	return `
+name: test
+fleet: {seed: 3}
+camera: {events_per_minute: 60, thumb_bytes: 256, frame_bytes: 512, backlog: 10}
+reconnect: {policy: ` + policy + `, base: 200ms, cap: 2s, reset_after: 5s}
+app: {active: 0.3, poll: 500ms, surge: 1, surge_window: 500ms, thumbnails: 1, live: 0.2, probes: 0.05, page_size: 50}
+phases:
+  - {kind: steady, duration: 1500ms}
+  - {kind: outage, duration: 1s, mode: ` + mode + `}
+  - {kind: settle, duration: 3s}
+` + extra
+}
+
+func violations(out *sim.Outcome) map[oracle.Class]int64 { return out.Violations.Counts }
+
+func TestDrillHonestTargetHasNoViolations(t *testing.T) {
+	for _, mode := range []string{scenarios.ModeReset, scenarios.ModeClose, scenarios.ModeSilent} {
+		t.Run(mode, func(t *testing.T) {
+			out := drill(t, target.Config{PingInterval: 300 * time.Millisecond}, scenario("immediate", mode, ""), 200)
+			for c, n := range violations(out) {
+				if n != 0 {
+					t.Errorf("%s = %d on an honest target; evidence: %+v", c, n, out.Violations.Evidence)
+				}
+			}
+			if !out.Audit.Done || out.Audit.FailedAccounts != 0 {
+				t.Errorf("audit = %+v, want done with every account listed", out.Audit)
+			}
+			if acked := out.Counts[sim.CountEventsAcked]; acked < 200 {
+				t.Errorf("only %d events acked", acked)
+			}
+			if out.Audit.Events < out.Counts[sim.CountEventsAcked]-out.Counts[sim.CountEventsResent] {
+				t.Errorf("audit listed %d events, fewer than the %d acked", out.Audit.Events, out.Counts[sim.CountEventsAcked])
+			}
+			if out.Affected != 200 || out.Recovered != 200 {
+				t.Errorf("affected %d, recovered %d; want 200 and 200", out.Affected, out.Recovered)
+			}
+			if out.Counts[sim.CountProbes] == 0 || out.Counts[sim.CountProbes] != out.Counts[sim.CountProbesRefused] {
+				t.Errorf("probes %d, refused %d: want some, all refused", out.Counts[sim.CountProbes], out.Counts[sim.CountProbesRefused])
+			}
+			if out.Counts[sim.CountThumbsChecked] == 0 {
+				t.Error("no thumbnail was checked")
+			}
+		})
+	}
+}
+
+// Phases that trigger live-misroute: half the fleet goes silent and comes
+// back while the target still holds its old sockets; once the target drops
+// them, the other half reconnects into the slots the faulty clean-up freed,
+// and the apps ask for live view.
+const misroutePhases = `
+phases:
+  - {kind: steady, duration: 1500ms}
+  - {kind: outage, duration: 2500ms, down: 300ms, fraction: 0.5, mode: silent}
+  - {kind: outage, duration: 1s, down: 300ms, fraction: 0.5, mode: reset}
+  - {kind: settle, duration: 3s}
+`
+
+func TestDrillDetectsEachFault(t *testing.T) {
+	base := scenario("immediate", scenarios.ModeReset, "")
+	misroute := base[:strings.Index(base, "phases:")] + misroutePhases
+	misroute = strings.Replace(misroute, "live: 0.2", "live: 1", 1)
+	cases := []struct {
+		fault target.Fault
+		yaml  string
+		cfg   target.Config
+		want  []oracle.Class // at least one of these fires
+	}{
+		{target.IDOR, base, target.Config{}, []oracle.Class{oracle.IDOR}},
+		{target.SharedCacheKey, base, target.Config{}, []oracle.Class{oracle.CrossAccount}},
+		// A small write-behind queue in front of a slow store overflows when
+		// the herd flushes its backlogs.
+		{target.DropAcked, base, target.Config{WriteQueue: 64, WriteCost: 2 * time.Millisecond}, []oracle.Class{oracle.Lost}},
+		// A store near its capacity acks late, so the outage cuts events in
+		// flight, and the cameras send them again after reconnecting.
+		{target.DupOnRetry, base, target.Config{WriteCost: 3 * time.Millisecond}, []oracle.Class{oracle.Duplicate}},
+		{target.LiveMisroute, misroute, target.Config{PingInterval: 500 * time.Millisecond}, []oracle.Class{oracle.CrossAccount, oracle.Misaddressed}},
+	}
+	for _, tc := range cases {
+		t.Run(string(tc.fault), func(t *testing.T) {
+			for _, on := range []bool{true, false} {
+				cfg := tc.cfg
+				if on {
+					cfg.Faults = target.Faults{tc.fault: true}
+				}
+				out := drill(t, cfg, tc.yaml, 300)
+				fired := int64(0)
+				for _, c := range tc.want {
+					fired += violations(out)[c]
+				}
+				t.Logf("%s on=%v: %v", tc.fault, on, violations(out))
+				switch {
+				case on && fired == 0:
+					t.Errorf("%s on: none of %v fired; violations %v", tc.fault, tc.want, violations(out))
+				case !on && out.Violations.Total() != 0:
+					t.Errorf("%s off, same load: violations %v; evidence %+v", tc.fault, violations(out), out.Violations.Evidence[:min(3, len(out.Violations.Evidence))])
+				}
+				for _, e := range out.Violations.Evidence {
+					if e.Detail == "" || e.Class == "" {
+						t.Errorf("evidence without class or detail: %+v", e)
+					}
+				}
+			}
+		})
+	}
+}
+
+// stale-reply is a load bug: a herd reconnecting at once overruns the
+// registry and replies shift; the same fleet ramping up and back gently does not.
+func TestDrillStaleReplyFiresOnlyUnderAHerd(t *testing.T) {
+	// A registry of 1,000 look-ups a second with a 100 ms time-out: the
+	// ramp and a gentle return stay well under it even on a loaded machine
+	// (or under the race detector), a herd of 1,000 at once does not.
+	cfg := target.Config{
+		Faults:        target.Faults{target.StaleReply: true},
+		LookupService: time.Millisecond, LookupTimeout: 100 * time.Millisecond,
+	}
+	// The apps are the same in both runs and calm: only the reconnect
+	// policy differs.
+	calmApps := func(s string) string {
+		s = strings.Replace(s, "active: 0.3, poll: 500ms", "active: 0.1, poll: 1s", 1)
+		return strings.Replace(s, "surge: 1, surge_window: 500ms, thumbnails: 1", "surge: 0.5, surge_window: 4s, thumbnails: 0.2", 1)
+	}
+	herd := drill(t, cfg, calmApps(scenario("immediate", scenarios.ModeReset, "")), 1000, sim.WithRampRate(200))
+	t.Logf("immediate: %v", violations(herd))
+	if n := violations(herd)[oracle.CrossAccount] + violations(herd)[oracle.Misaddressed]; n == 0 {
+		t.Errorf("immediate reconnect: no cross_account or misaddressed; violations %v", violations(herd))
+	}
+	gentle := strings.Replace(calmApps(scenario("full-jitter", scenarios.ModeReset, "")), "base: 200ms, cap: 2s", "base: 5s, cap: 5s", 1)
+	gentle = strings.Replace(gentle, "duration: 3s}", "duration: 8s}", 1)
+	calm := drill(t, cfg, gentle, 1000, sim.WithRampRate(200))
+	if calm.Violations.Total() != 0 {
+		t.Errorf("gentle ramp: violations %v, want none; evidence %+v", violations(calm), calm.Violations.Evidence[:min(3, len(calm.Violations.Evidence))])
+	}
+}

@@ -1,0 +1,345 @@
+// Package sim is herd's fleet engine: a seeded fleet of simulated cameras,
+// each with a real WebSocket, and their owners' apps, driven through a
+// scenario's phases against a herd/1 target while an oracle checks every
+// byte that comes back.
+//
+// A run is a value plus an engine: a validated scenarios.Scenario and a
+// Layout are given to New, and Fleet.Run drives them until the plan ends,
+// audits every account, and returns an Outcome. Run is synchronous and is
+// cancelled through its context.
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gorilla/websocket"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim/backoff"
+	"github.com/herd-drill/herd/sim/oracle"
+)
+
+// Defaults of a fleet's options.
+const (
+	DefaultRampRate     = 3000.0           // initial connects per second before the first phase
+	DefaultQuietTimeout = 20 * time.Second // how long to wait for the last acks after the plan
+	DefaultSampleStep   = 100 * time.Millisecond
+	DefaultAppConns     = 256  // concurrent app HTTP connections per target cell
+	DefaultPerSource    = 8000 // cameras per loopback source address
+	// DefaultMaxDialing bounds the sockets one fleet process has in the
+	// handshake at once. Beyond the target's accept backlog (somaxconn,
+	// often 4096) the kernel drops SYNs and the drill would measure TCP's
+	// 1 s retransmission timer instead of the target.
+	DefaultMaxDialing = 1024
+)
+
+// Target is where a fleet drives: one or more cells of one backend. An
+// account lives in cell FNV-1a(account id) mod len(Cells).
+type Target struct {
+	Cells      []string // base URLs: http://host:port
+	AdminToken string
+}
+
+// CellOf returns the index of the cell that owns account, by herd's cell
+// routing rule: FNV-1a (32-bit) of the account id, modulo the cell count.
+func CellOf(account string, cells int) int {
+	if cells <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(account))
+	return int(h.Sum32() % uint32(cells))
+}
+
+// Progress is a snapshot of a running drill, for live displays.
+type Progress struct {
+	Phase          string
+	Elapsed        time.Duration
+	Cameras        int
+	Connected      int64
+	Connects       int64
+	ConnectsPerSec float64
+	Errors         int64
+	Violations     int64
+	EventsAcked    int64
+}
+
+// Option configures a Fleet.
+type Option func(*Fleet) error
+
+// WithKey sets the provenance key; workers of one run share their
+// coordinator's key. Without it New makes a fresh random key.
+func WithKey(k *oracle.Key) Option {
+	return func(f *Fleet) error {
+		if k == nil {
+			return errors.New("sim: WithKey: nil key")
+		}
+		f.key = k
+		return nil
+	}
+}
+
+// WithProgress calls fn about every interval with a snapshot of the run.
+func WithProgress(interval time.Duration, fn func(Progress)) Option {
+	return func(f *Fleet) error {
+		if interval <= 0 {
+			return fmt.Errorf("sim: WithProgress: interval must be positive, got %v", interval)
+		}
+		f.progressEvery, f.progress = interval, fn
+		return nil
+	}
+}
+
+// WithRampRate sets how fast the fleet connects before the first phase, in
+// connects per second.
+func WithRampRate(perSecond float64) Option {
+	return func(f *Fleet) error {
+		if perSecond <= 0 {
+			return fmt.Errorf("sim: ramp rate must be positive, got %v", perSecond)
+		}
+		f.rampRate = perSecond
+		return nil
+	}
+}
+
+// WithQuietTimeout bounds the wait for the last acks after the plan ends.
+func WithQuietTimeout(d time.Duration) Option {
+	return func(f *Fleet) error {
+		if d < 0 {
+			return fmt.Errorf("sim: quiet timeout must not be negative, got %v", d)
+		}
+		f.quietTimeout = d
+		return nil
+	}
+}
+
+// WithStart fixes the wall-clock instant the first phase starts, so several
+// processes run one simultaneous herd. Without it the plan starts once the
+// initial ramp has had time to connect the fleet.
+func WithStart(t time.Time) Option {
+	return func(f *Fleet) error { f.start = t; return nil }
+}
+
+// WithMaxDialing bounds how many cameras of this process are in the
+// connect handshake at once (DefaultMaxDialing).
+func WithMaxDialing(n int) Option {
+	return func(f *Fleet) error {
+		if n < 1 {
+			return fmt.Errorf("sim: max dialing must be at least 1, got %d", n)
+		}
+		f.maxDialing = n
+		return nil
+	}
+}
+
+// Fleet is a runnable drill. Make one with New; call Run once.
+type Fleet struct {
+	sc     *scenarios.Scenario
+	layout *Layout
+	target Target
+	seed   uint64
+
+	key    *oracle.Key
+	oracle *oracle.Oracle
+	policy backoff.Policy
+	m      *metrics
+	plan   *plan
+
+	rampRate      float64
+	maxDialing    int
+	dialing       *semaphore.Weighted
+	quietTimeout  time.Duration
+	start         time.Time
+	progressEvery time.Duration
+	progress      func(Progress)
+
+	wsURLs  []string
+	dialers []*websocket.Dialer
+	httpc   *http.Client
+	bufs    sync.Pool
+	quiet   sync.WaitGroup
+
+	affectedSeen atomic.Int64
+	recovered    atomic.Int64
+	phase        atomic.Pointer[string]
+}
+
+// New makes a fleet for scenario sc and layout l against target.
+func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fleet, error) {
+	if errs := sc.Validate(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(target.Cells) == 0 {
+		return nil, errors.New("sim: no target cells")
+	}
+	kind, err := backoff.ParseKind(sc.Reconnect.Policy)
+	if err != nil {
+		return nil, err
+	}
+	f := &Fleet{
+		sc: sc, layout: l, target: target, seed: l.Seed(),
+		policy: backoff.Policy{
+			Kind: kind, Base: sc.Reconnect.Base.Duration, Cap: sc.Reconnect.Cap.Duration,
+			ResetAfter: sc.Reconnect.ResetAfter.Duration, HonourRetryAfter: sc.Reconnect.HonourRetryAfter,
+			Honour1013: sc.Reconnect.Honour1013,
+		},
+		m:            newMetrics(),
+		rampRate:     DefaultRampRate,
+		maxDialing:   DefaultMaxDialing,
+		quietTimeout: DefaultQuietTimeout,
+	}
+	for _, o := range opts {
+		if err := o(f); err != nil {
+			return nil, err
+		}
+	}
+	if f.key == nil {
+		if f.key, err = oracle.NewKey(); err != nil {
+			return nil, err
+		}
+	}
+	f.oracle = oracle.New(f.key, l)
+	f.dialing = semaphore.NewWeighted(int64(f.maxDialing))
+	bufSize := max(sc.Camera.ThumbBytes, sc.Camera.FrameBytes) + 256
+	f.bufs.New = func() any { b := make([]byte, 0, bufSize); return &b }
+
+	var host string
+	for i, cell := range target.Cells {
+		u, err := url.Parse(cell)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("target cell %d: %q is not an http:// or https:// base URL", i, cell)
+		}
+		ws := *u
+		ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
+		ws.Path = strings.TrimSuffix(u.Path, "/") + "/v1/devices/connect"
+		f.wsURLs = append(f.wsURLs, ws.String())
+		host = u.Hostname()
+	}
+	f.dialers = makeDialers(host, l.Cameras())
+	f.httpc = &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxConnsPerHost:     DefaultAppConns,
+			MaxIdleConnsPerHost: DefaultAppConns,
+			IdleConnTimeout:     30 * time.Second,
+			DialContext:         (&net.Dialer{Timeout: dialTimeout}).DialContext,
+		},
+	}
+	return f, nil
+}
+
+// makeDialers returns the dialers cameras use: against a loopback IPv4
+// target, one per source address 127.0.0.2, 127.0.0.3, … so that no
+// address carries more than DefaultPerSource sockets (one loopback address
+// has ~28k ephemeral ports and slows well before that).
+func makeDialers(host string, cameras int) []*websocket.Dialer {
+	mk := func(local net.Addr) *websocket.Dialer {
+		nd := &net.Dialer{Timeout: dialTimeout, LocalAddr: local}
+		return &websocket.Dialer{
+			NetDialContext:   nd.DialContext,
+			HandshakeTimeout: dialTimeout,
+			ReadBufferSize:   256,
+			WriteBufferSize:  4096,
+			WriteBufferPool:  writePool,
+		}
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return []*websocket.Dialer{mk(nil)}
+	}
+	n := (cameras + DefaultPerSource - 1) / DefaultPerSource
+	out := make([]*websocket.Dialer, 0, n)
+	for i := 0; i < n && i < 250; i++ {
+		out = append(out, mk(&net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}))
+	}
+	return out
+}
+
+// writePool shares write buffers between all cameras: a camera holds one
+// only while it writes a frame.
+var writePool = &sync.Pool{}
+
+func (f *Fleet) dialer(cam int) *websocket.Dialer {
+	return f.dialers[(cam/DefaultPerSource)%len(f.dialers)]
+}
+
+func (f *Fleet) cell(account int) int { return CellOf(AccountName(account), len(f.target.Cells)) }
+
+func (f *Fleet) wsURL(account int) string { return f.wsURLs[f.cell(account)] }
+
+func (f *Fleet) baseURL(account int) string {
+	return strings.TrimSuffix(f.target.Cells[f.cell(account)], "/")
+}
+
+// Oracle returns the fleet's oracle.
+func (f *Fleet) Oracle() *oracle.Oracle { return f.oracle }
+
+// Outcome is everything a run measured: the input of reports.
+type Outcome struct {
+	Scenario   string
+	Source     string
+	Seed       uint64
+	Cameras    int
+	Accounts   int
+	Policy     string
+	Targets    []string
+	Started    time.Time
+	Ended      time.Time
+	Phases     []PhaseSpan
+	OutageEnds []time.Time
+	Histograms map[string]*hdrhistogram.Histogram
+	Counts     map[string]int64
+	Errors     map[string]int64
+	Operations int64 // connect attempts + events sent + app requests: the denominator of the error rate
+	Curve      Curve
+	// AllConnected is how long after Started every camera was first
+	// connected at once; 0 if that never happened.
+	AllConnected time.Duration
+	Affected     int64 // camera-outage windows that ended
+	Recovered    int64 // of those, how many reconnected
+	Violations   oracle.Violations
+	Audit        AuditSummary
+	Interrupted  bool
+	Generator    Generator
+}
+
+// Curve is the run's time series, one sample per Step from Start.
+type Curve struct {
+	Start     time.Time
+	Step      time.Duration
+	Connected []int64 // cameras connected at the sample
+	Connects  []int64 // successful connects during the step
+	Errors    []int64 // errors during the step
+}
+
+// AuditSummary says how the final audit went.
+type AuditSummary struct {
+	Done           bool
+	Accounts       int
+	FailedAccounts int
+	Events         int64
+}
+
+// Generator is herd's view of its own health during the run.
+type Generator struct {
+	LagP99       time.Duration
+	LagMax       time.Duration
+	CPUSeconds   float64
+	FileLimit    uint64
+	PeakOpenFile int
+	PeakRSS      int64 // bytes; includes an in-process target
+	BaseRSS      int64 // bytes, before the first camera started
+	Saturated    bool
+	Evidence     string
+}

@@ -1,0 +1,242 @@
+package sim
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histogram names. Latencies are recorded in microseconds.
+const (
+	HistConnect   = "connect"   // TCP + upgrade + welcome
+	HistAck       = "ack"       // from the event's intended send time to its ack
+	HistList      = "list"      // Events-tab page, from the intended request time
+	HistThumbnail = "thumbnail" // thumbnail fetch
+	HistLive      = "live"      // live-view request to frame
+	HistFirstAck  = "first_ack" // reconnect to the first ack on the new socket
+	HistRecovery  = "recovery"  // a camera's outage end to its reconnect
+	HistLag       = "lag"       // how late the generator ran its own schedule
+)
+
+// HistogramNames lists every histogram a run records, in report order.
+var HistogramNames = []string{HistConnect, HistAck, HistList, HistThumbnail, HistLive, HistFirstAck, HistRecovery, HistLag}
+
+// Histogram bounds: 1 µs to 1 hour at 3 significant digits.
+const (
+	histMin    = 1
+	histMax    = int64(time.Hour / time.Microsecond)
+	histDigits = 3
+)
+
+// NewHistogram returns an empty histogram with herd's bounds.
+func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
+
+// stripes is how many recorders the fleet spreads its goroutines over.
+// hdrhistogram-go has no locks, so each recorder's histograms are touched
+// only under that recorder's mutex; with stripes chosen by camera, two
+// goroutines rarely contend and no histogram is written concurrently.
+const stripes = 16
+
+type recorder struct {
+	mu    sync.Mutex
+	hists [numHists]*hdrhistogram.Histogram
+}
+
+// numHists is len(HistogramNames), as a constant for the array.
+const numHists = 8
+
+type histID uint8
+
+const (
+	hConnect histID = iota
+	hAck
+	hList
+	hThumb
+	hLive
+	hFirstAck
+	hRecovery
+	hLag
+)
+
+// Counter names of a run.
+const (
+	CountConnectAttempts = "connect_attempts"
+	CountConnects        = "connects"
+	CountEventsCaptured  = "events_captured"
+	CountEventsSent      = "events_sent"
+	CountEventsResent    = "events_resent"
+	CountEventsAcked     = "events_acked"
+	CountEventsNacked    = "events_nacked"
+	CountBacklogDropped  = "backlog_dropped"
+	CountAcksUnexpected  = "acks_unexpected"
+	CountLiveRequests    = "live_requests"
+	CountFramesSent      = "frames_sent"
+	CountAppRequests     = "app_requests"
+	CountProbes          = "probes"
+	CountProbesRefused   = "probes_refused"
+	CountThumbsChecked   = "thumbnails_checked"
+	CountEventsListed    = "events_listed"
+	CountAudited         = "events_audited"
+)
+
+type countID uint8
+
+const (
+	cConnectAttempts countID = iota
+	cConnects
+	cEventsCaptured
+	cEventsSent
+	cEventsResent
+	cEventsAcked
+	cEventsNacked
+	cBacklogDropped
+	cAcksUnexpected
+	cLiveRequests
+	cFramesSent
+	cAppRequests
+	cProbes
+	cProbesRefused
+	cThumbsChecked
+	cEventsListed
+	cAudited
+	numCounts
+)
+
+var countNames = [numCounts]string{
+	CountConnectAttempts, CountConnects, CountEventsCaptured, CountEventsSent, CountEventsResent,
+	CountEventsAcked, CountEventsNacked, CountBacklogDropped, CountAcksUnexpected, CountLiveRequests,
+	CountFramesSent, CountAppRequests, CountProbes, CountProbesRefused, CountThumbsChecked,
+	CountEventsListed, CountAudited,
+}
+
+// Error classes: what went wrong, counted, never hidden.
+const (
+	ErrRefused       = "refused"       // TCP connection refused
+	ErrTimeout       = "timeout"       // dial, handshake, welcome or request timed out
+	ErrHTTP401       = "http_401"      // token refused
+	ErrHTTP429       = "http_429"      // target shed load
+	ErrHTTP503       = "http_503"      // target shed load
+	ErrHTTPOther     = "http_other"    // any other unexpected status
+	ErrClose1013     = "close_1013"    // target shed an open socket
+	ErrClose1001     = "close_1001"    // target going away
+	ErrCloseOther    = "close_other"   // another close code or a dropped socket
+	ErrProtocol      = "protocol"      // a frame or body that breaks herd/1
+	ErrNetwork       = "network"       // reset, broken pipe and the like
+	ErrFileLimit     = "emfile"        // out of file descriptors in herd
+	ErrAddrNotAvail  = "eaddrnotavail" // out of local ports/addresses in herd
+	ErrNackedByShed  = "nack"          // target answered an event with nack
+	ErrLiveUnanswerd = "live_timeout"  // live view answered 504
+)
+
+type errID uint8
+
+const (
+	eRefused errID = iota
+	eTimeout
+	e401
+	e429
+	e503
+	eHTTPOther
+	e1013
+	e1001
+	eCloseOther
+	eProtocol
+	eNetwork
+	eEMFILE
+	eAddrNotAvail
+	eNack
+	eLive504
+	numErrs
+)
+
+var errNames = [numErrs]string{
+	ErrRefused, ErrTimeout, ErrHTTP401, ErrHTTP429, ErrHTTP503, ErrHTTPOther, ErrClose1013,
+	ErrClose1001, ErrCloseOther, ErrProtocol, ErrNetwork, ErrFileLimit, ErrAddrNotAvail,
+	ErrNackedByShed, ErrLiveUnanswerd,
+}
+
+// Remedies explains the error classes that point at herd itself rather
+// than at the target.
+var Remedies = map[string]string{
+	ErrFileLimit:    "herd ran out of file descriptors: lower --cameras, or run the target in another process (herd target) and pass --target",
+	ErrAddrNotAvail: "herd ran out of local ports: spread cameras over more loopback source addresses, or wait ~60 s for TIME_WAIT to drain",
+}
+
+// metrics is the fleet's measurement state: striped histograms, atomic
+// counters and the time series sampled by one goroutine.
+type metrics struct {
+	rec       [stripes]recorder
+	counts    [numCounts]atomic.Int64
+	errs      [numErrs]atomic.Int64
+	connected atomic.Int64 // cameras with an open, welcomed socket
+}
+
+func newMetrics() *metrics {
+	m := &metrics{}
+	for i := range m.rec {
+		for h := range m.rec[i].hists {
+			m.rec[i].hists[h] = NewHistogram()
+		}
+	}
+	return m
+}
+
+// record adds one latency of histogram h, from goroutine key (a camera or
+// account index) so that goroutines spread over the stripes.
+func (m *metrics) record(key int, h histID, d time.Duration) {
+	us := d.Microseconds()
+	if us < histMin {
+		us = histMin
+	}
+	if us > histMax {
+		us = histMax
+	}
+	r := &m.rec[key%stripes]
+	r.mu.Lock()
+	_ = r.hists[h].RecordValue(us)
+	r.mu.Unlock()
+}
+
+func (m *metrics) add(c countID, n int64) { m.counts[c].Add(n) }
+func (m *metrics) fail(e errID)           { m.errs[e].Add(1) }
+
+// merged returns one histogram per name, merging the stripes.
+func (m *metrics) merged() map[string]*hdrhistogram.Histogram {
+	out := make(map[string]*hdrhistogram.Histogram, len(HistogramNames))
+	for h, name := range HistogramNames {
+		all := NewHistogram()
+		for i := range m.rec {
+			m.rec[i].mu.Lock()
+			all.Merge(m.rec[i].hists[h])
+			m.rec[i].mu.Unlock()
+		}
+		out[name] = all
+	}
+	return out
+}
+
+func (m *metrics) countMap() map[string]int64 {
+	out := make(map[string]int64, numCounts)
+	for i := range m.counts {
+		out[countNames[i]] = m.counts[i].Load()
+	}
+	return out
+}
+
+func (m *metrics) errMap() map[string]int64 {
+	out := make(map[string]int64, numErrs)
+	for i := range m.errs {
+		out[errNames[i]] = m.errs[i].Load()
+	}
+	return out
+}
+
+func (m *metrics) errTotal() int64 {
+	var n int64
+	for i := range m.errs {
+		n += m.errs[i].Load()
+	}
+	return n
+}

@@ -1,0 +1,101 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/herd-drill/herd/sim/wire"
+)
+
+// Provision registers the fleet with every target cell.
+func (f *Fleet) Provision(ctx context.Context) error { return Provision(ctx, f.layout, f.target) }
+
+// Provision registers layout l with every cell of t: each cell gets the
+// accounts herd routes to it, streamed as herd/1 JSON Lines.
+func Provision(ctx context.Context, l *Layout, t Target) error {
+	for cell := range t.Cells {
+		if err := provisionCell(ctx, l, t, cell); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func provisionCell(ctx context.Context, l *Layout, t Target, cell int) error {
+	pr, pw := io.Pipe()
+	go func() {
+		err := l.Export(pw, func(a int) bool { return CellOf(AccountName(a), len(t.Cells)) == cell })
+		pw.CloseWithError(err)
+	}()
+	url := strings.TrimSuffix(t.Cells[cell], "/") + wire.PathFleet
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, pr)
+	if err != nil {
+		pr.Close()
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+t.AdminToken)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	pr.Close()
+	if err != nil {
+		return fmt.Errorf("provisioning %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	switch resp.StatusCode {
+	case http.StatusNoContent, http.StatusOK:
+		return nil
+	case http.StatusUnauthorized:
+		return fmt.Errorf("provisioning %s: 401: the target refused the admin token (check --admin-token)", url)
+	default:
+		return fmt.Errorf("provisioning %s: status %d: %s", url, resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+}
+
+// Preflight checks that the target works at all before a drill: camera 0
+// connects and is welcomed as itself, and its owner can list the Events
+// tab. It says what failed and what to check.
+func (f *Fleet) Preflight(ctx context.Context) error {
+	const cam = 0
+	acct := f.layout.AccountOf(cam)
+	hdr := http.Header{"Authorization": {"Bearer " + f.layout.DeviceToken(cam)}}
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	conn, resp, err := f.dialer(cam).DialContext(dctx, f.wsURL(acct), hdr)
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("preflight: camera %s could not connect to %s: status %d (was the fleet provisioned with the same --seed and --cameras?)", DeviceName(cam), f.wsURL(acct), resp.StatusCode)
+		}
+		return fmt.Errorf("preflight: camera %s could not connect to %s: %w", DeviceName(cam), f.wsURL(acct), err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(welcomeTimeout))
+	_, b, err := conn.ReadMessage()
+	if err != nil {
+		return fmt.Errorf("preflight: no welcome from the target: %w", err)
+	}
+	m, err := wire.Decode(b)
+	if err != nil || m.Type != wire.TypeWelcome {
+		return fmt.Errorf("preflight: the target's first frame is not a herd/1 welcome: %.200q", b)
+	}
+	if m.Device != DeviceName(cam) || m.Account != AccountName(acct) {
+		return fmt.Errorf("preflight: the target welcomed %s as device %q of account %q", DeviceName(cam), m.Device, m.Account)
+	}
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "preflight"), time.Now().Add(time.Second))
+
+	path := wire.EventsPath(AccountName(acct)) + "?limit=1"
+	st, body, _, err := f.do(ctx, http.MethodGet, f.baseURL(acct)+path, f.layout.UserToken(acct))
+	if err != nil {
+		return fmt.Errorf("preflight: listing %s: %w", path, err)
+	}
+	if st != http.StatusOK {
+		return fmt.Errorf("preflight: listing %s: status %d: %.200s", path, st, body)
+	}
+	return nil
+}

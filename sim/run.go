@@ -1,0 +1,222 @@
+package sim
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/herd-drill/herd/internal/procstat"
+	"github.com/herd-drill/herd/sim/oracle"
+)
+
+// Run drives the drill: the initial ramp, every phase of the plan, the wait
+// for the last acks, and the final audit. It returns when every goroutine
+// it started has ended. When ctx is cancelled it stops at once and returns
+// what was measured, marked Interrupted.
+func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
+	baseRSS := procstat.RSS()
+	started := time.Now()
+	n := f.layout.Cameras()
+	ramp := time.Duration(float64(n) / f.rampRate * float64(time.Second))
+	if f.start.IsZero() {
+		f.start = started.Add(ramp + time.Second)
+	}
+	f.plan = newPlan(f.sc, f.seed, f.start)
+	f.setPhase("ramp")
+
+	camCtx, stopCams := context.WithCancel(ctx)
+	defer stopCams()
+	var cams sync.WaitGroup
+	f.quiet.Add(n)
+	for i := 0; i < n; i++ {
+		c := &camera{f: f, idx: i, account: f.layout.AccountOf(i)}
+		first := started.Add(time.Duration(unit(f.seed^0x4a3b^uint64(i)) * float64(ramp)))
+		cams.Go(func() { c.run(camCtx, first) })
+	}
+
+	sampCtx, stopSampler := context.WithCancel(context.Background())
+	sampled := make(chan sampleResult, 1) // the sampler's one final answer
+	go func() { sampled <- f.sample(sampCtx, started) }()
+
+	appCtx, stopApps := context.WithCancel(ctx)
+	var apps sync.WaitGroup
+	apps.Go(func() { f.runApps(appCtx) })
+	f.scheduleOutageEnds(appCtx, &apps)
+
+	// Phases run on the wall clock; wait for the plan to end.
+	interrupted := !sleepUntil(ctx, f.plan.end)
+	if !interrupted {
+		f.setPhase("quiet")
+		interrupted = !f.waitQuiet(ctx)
+	}
+	stopApps()
+	apps.Wait()
+
+	var audit AuditSummary
+	if !interrupted {
+		f.setPhase("audit")
+		audit = f.audit(ctx)
+		interrupted = ctx.Err() != nil
+	}
+	f.setPhase("closing")
+	stopCams()
+	cams.Wait()
+	stopSampler()
+	s := <-sampled
+
+	out := f.outcome(started, s, audit, interrupted)
+	out.Generator.BaseRSS = baseRSS
+	return out, nil
+}
+
+func (f *Fleet) setPhase(p string) { f.phase.Store(&p) }
+
+// Phase returns the phase the run is in now.
+func (f *Fleet) Phase() string {
+	if p := f.phase.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// sleepUntil waits for t; false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+// waitQuiet waits until every camera has its events acknowledged, or the
+// quiet timeout passes. It reports false if ctx ended.
+func (f *Fleet) waitQuiet(ctx context.Context) bool {
+	all := make(chan struct{})
+	go func() { f.quiet.Wait(); close(all) }()
+	tm := time.NewTimer(f.quietTimeout)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-all:
+	case <-tm.C:
+	}
+	return true
+}
+
+// scheduleOutageEnds tells the oracle when each outage ended, so evidence
+// carries the seconds since.
+func (f *Fleet) scheduleOutageEnds(ctx context.Context, wg *sync.WaitGroup) {
+	for i := range f.plan.outages {
+		end := f.plan.outages[i].end()
+		wg.Go(func() {
+			if sleepUntil(ctx, end) {
+				f.oracle.SetOutageEnd(end)
+			}
+		})
+	}
+}
+
+type sampleResult struct {
+	curve        Curve
+	peakFiles    int
+	allConnected time.Duration
+}
+
+// sample records the time series every DefaultSampleStep and reports
+// progress; it returns the series when ctx ends.
+func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
+	c := Curve{Start: start, Step: DefaultSampleStep}
+	tick := time.NewTicker(DefaultSampleStep)
+	defer tick.Stop()
+	var lastConnects, lastErrs int64
+	lastProgress := start
+	var lastProgConnects int64
+	peak := 0
+	var all time.Duration
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return sampleResult{curve: c, peakFiles: peak, allConnected: all}
+		case now := <-tick.C:
+			connects := f.m.counts[cConnects].Load()
+			errs := f.m.errTotal()
+			conn := f.m.connected.Load()
+			if all == 0 && conn == int64(f.layout.Cameras()) {
+				all = now.Sub(start)
+			}
+			c.Connected = append(c.Connected, conn)
+			c.Connects = append(c.Connects, connects-lastConnects)
+			c.Errors = append(c.Errors, errs-lastErrs)
+			lastConnects, lastErrs = connects, errs
+			if i%50 == 0 {
+				peak = max(peak, procstat.OpenFiles())
+			}
+			if f.progress != nil && now.Sub(lastProgress) >= f.progressEvery {
+				el := now.Sub(lastProgress).Seconds()
+				f.progress(Progress{
+					Phase: f.phaseAt(now), Elapsed: now.Sub(start), Cameras: f.layout.Cameras(),
+					Connected: f.m.connected.Load(), Connects: connects,
+					ConnectsPerSec: float64(connects-lastProgConnects) / el,
+					Errors:         errs, Violations: f.oracle.Total(),
+					EventsAcked: f.m.counts[cEventsAcked].Load(),
+				})
+				lastProgress, lastProgConnects = now, connects
+			}
+		}
+	}
+}
+
+// phaseAt names the phase at instant t: the plan's phase while it runs,
+// else the run's own stage (ramp, quiet, audit).
+func (f *Fleet) phaseAt(t time.Time) string {
+	for _, p := range f.plan.phases {
+		if !t.Before(p.Start) && t.Before(p.End) {
+			return p.Name
+		}
+	}
+	return f.Phase()
+}
+
+func (f *Fleet) outcome(started time.Time, s sampleResult, audit AuditSummary, interrupted bool) *Outcome {
+	hists := f.m.merged()
+	counts := f.m.countMap()
+	o := &Outcome{
+		Scenario: f.sc.Name, Source: f.sc.Source, Seed: f.seed, Cameras: f.layout.Cameras(),
+		Accounts: f.layout.Accounts(), Policy: f.sc.Reconnect.Policy, Targets: f.target.Cells,
+		Started: started, Ended: time.Now(), Phases: f.plan.phases,
+		Histograms: hists, Counts: counts, Errors: f.m.errMap(),
+		Operations: counts[CountConnectAttempts] + counts[CountEventsSent] + counts[CountAppRequests],
+		Curve:      s.curve, AllConnected: s.allConnected, Affected: f.affectedSeen.Load(), Recovered: f.recovered.Load(),
+		Violations: f.oracle.Snapshot(), Audit: audit, Interrupted: interrupted,
+	}
+	for i := range f.plan.outages {
+		o.OutageEnds = append(o.OutageEnds, f.plan.outages[i].end())
+	}
+	g := Generator{PeakOpenFile: s.peakFiles}
+	lag := hists[HistLag]
+	g.LagP99 = time.Duration(lag.ValueAtQuantile(99)) * time.Microsecond
+	g.LagMax = time.Duration(lag.Max()) * time.Microsecond
+	g.CPUSeconds = procstat.CPUSeconds()
+	g.FileLimit = procstat.FileLimit()
+	g.PeakRSS = procstat.PeakRSS()
+	switch {
+	case g.LagP99 > time.Second:
+		g.Saturated = true
+		g.Evidence = "herd ran its own schedule late: p99 lag " + g.LagP99.Round(time.Millisecond).String()
+	case o.Errors[ErrFileLimit] > 0 || o.Errors[ErrAddrNotAvail] > 0:
+		g.Saturated = true
+		g.Evidence = "herd ran out of file descriptors or local ports"
+	}
+	o.Generator = g
+	return o
+}
+
+var _ oracle.Fleet = (*Layout)(nil)
