@@ -159,6 +159,8 @@ type Generator struct {
 	// it includes the target's.
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
 	BaseRSSBytes   int64   `json:"base_rss_bytes"`
+	PeakHeapBytes  uint64  `json:"peak_heap_bytes"`
+	PeakStackBytes uint64  `json:"peak_stack_bytes"`
 	RSSPerCameraKB float64 `json:"rss_per_camera_kb"` // (peak - base) / cameras
 	// AllConnectedMs is when, after the start, every camera was first
 	// connected at once (0 if never): cameras / this is the connect rate.
@@ -216,7 +218,8 @@ func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersio
 	r.Generator = Generator{
 		Saturated: g.Saturated, Evidence: g.Evidence, LagP99Ms: ms(g.LagP99), LagMaxMs: ms(g.LagMax),
 		CPUSeconds: g.CPUSeconds, FileLimit: g.FileLimit, PeakOpenFiles: g.PeakOpenFile,
-		PeakRSSBytes: g.PeakRSS, BaseRSSBytes: g.BaseRSS, AllConnectedMs: ms(o.AllConnected),
+		PeakRSSBytes: g.PeakRSS, BaseRSSBytes: g.BaseRSS,
+		PeakHeapBytes: g.PeakHeap, PeakStackBytes: g.PeakStack, AllConnectedMs: ms(o.AllConnected),
 	}
 	if o.Cameras > 0 {
 		r.Generator.RSSPerCameraKB = float64(g.PeakRSS-g.BaseRSS) / float64(o.Cameras) / 1024

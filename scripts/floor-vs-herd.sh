@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000}
 port=${2:-18080}
+dialing=${DIALING:-128} # handshakes in flight at once, the same for both
 out=${OUT:-bench-out}
 mkdir -p "$out"
 bin="$out/herd"
@@ -32,7 +33,7 @@ trap stop_target EXIT
 
 start_target
 echo "== floor: $n bare clients" >&2
-"$bin" bench floor --target "$url" --admin-token bench --cameras "$n" >"$out/floor.json"
+"$bin" bench floor --target "$url" --admin-token bench --cameras "$n" --max-dialing "$dialing" >"$out/floor.json"
 stop_target
 echo "== waiting 65 s for TIME_WAIT to drain" >&2
 sleep 65
@@ -40,7 +41,7 @@ start_target
 echo "== herd: $n cameras, aws-outage, immediate reconnect" >&2
 set +e
 "$bin" run --target "$url" --admin-token bench --cameras "$n" --policy immediate \
-  --ramp-rate 1000000000 --out "$out/herd.json" --quiet >"$out/herd-summary.txt"
+  --ramp-rate 1000000000 --max-dialing "$dialing" --out "$out/herd.json" --quiet >"$out/herd-summary.txt"
 rc=$?
 set -e
 stop_target

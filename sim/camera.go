@@ -275,16 +275,15 @@ func (c *camera) sendEvent(ev capture) error {
 	if len(kinds) > 0 {
 		kind = kinds[int(ev.seq)%len(kinds)]
 	}
-	buf := f.bufs.Get().(*[]byte)
-	thumb := f.key.Seal((*buf)[:0], oracle.Stamp{
-		Kind: oracle.KindThumb, Account: AccountName(c.account), Device: DeviceName(c.idx),
+	device := DeviceName(c.idx)
+	sc := f.scratch.Get().(*scratch)
+	sc.blob = f.key.Seal(sc.blob[:0], oracle.Stamp{
+		Kind: oracle.KindThumb, Account: AccountName(c.account), Device: device,
 		Seq: uint64(ev.seq), At: ev.at,
 	}, f.sc.Camera.ThumbBytes)
-	device := DeviceName(c.idx)
-	msg := wire.Message{Type: wire.TypeEvent, ID: oracle.EventID(device, uint64(ev.seq)), Seq: uint64(ev.seq), At: ev.at, Kind: kind, Thumb: thumb}
-	err := c.write(&msg)
-	*buf = thumb[:0]
-	f.bufs.Put(buf)
+	sc.frame = wire.AppendEvent(sc.frame[:0], oracle.EventID(device, uint64(ev.seq)), uint64(ev.seq), ev.at, kind, sc.blob)
+	err := c.write(sc.frame)
+	f.scratch.Put(sc)
 	if err == nil {
 		f.m.add(cEventsSent, 1)
 		if ev.resend {
@@ -300,22 +299,26 @@ func (c *camera) sendFrame(req string) {
 		return
 	}
 	c.frames++
-	buf := f.bufs.Get().(*[]byte)
-	data := f.key.Seal((*buf)[:0], oracle.Stamp{
+	sc := f.scratch.Get().(*scratch)
+	sc.blob = f.key.Seal(sc.blob[:0], oracle.Stamp{
 		Kind: oracle.KindFrame, Account: AccountName(c.account), Device: DeviceName(c.idx),
 		Seq: uint64(c.frames), At: time.Now().UnixMilli(),
 	}, f.sc.Camera.FrameBytes)
-	msg := wire.Message{Type: wire.TypeFrame, Req: req, Data: data}
-	if c.write(&msg) == nil {
+	sc.frame = wire.AppendFrame(sc.frame[:0], req, sc.blob)
+	if c.write(sc.frame) == nil {
 		f.m.add(cFramesSent, 1)
 	}
-	*buf = data[:0]
-	f.bufs.Put(buf)
+	f.scratch.Put(sc)
 }
 
-func (c *camera) write(m *wire.Message) error {
+// scratch is the buffers a camera borrows to build one frame: the sealed
+// blob and the encoded frame. Cameras share them through a pool, since a
+// camera writes rarely and briefly.
+type scratch struct{ blob, frame []byte }
+
+func (c *camera) write(frame []byte) error {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	err := c.conn.WriteMessage(websocket.TextMessage, wire.Encode(m))
+	err := c.conn.WriteMessage(websocket.TextMessage, frame)
 	if err != nil {
 		c.f.m.fail(classifyNet(err))
 	}
@@ -353,7 +356,17 @@ func (c *camera) connect(ctx context.Context, intended time.Time) time.Duration 
 	if f.dialing.Acquire(ctx, 1) != nil {
 		return 0
 	}
-	conn, delay := c.handshake(ctx)
+	// The handshake runs on a goroutine of its own: dialing and reading an
+	// HTTP response take a deep stack, which would otherwise stay with the
+	// camera's goroutine for as long as the camera lives.
+	done := make(chan struct{})
+	var conn *websocket.Conn
+	var delay time.Duration
+	go func() {
+		conn, delay = c.handshake(ctx)
+		close(done)
+	}()
+	<-done
 	f.dialing.Release(1)
 	if conn == nil {
 		return delay
@@ -368,9 +381,9 @@ func (c *camera) connect(ctx context.Context, intended time.Time) time.Duration 
 		f.recovered.Add(1)
 		c.recoverAt = 0
 	}
-	done, quit := make(chan struct{}), make(chan struct{})
+	readerDone, quit := make(chan struct{}), make(chan struct{})
 	c.mu.Lock()
-	c.conn, c.done, c.quit = conn, done, quit
+	c.conn, c.done, c.quit = conn, readerDone, quit
 	c.connected = now.UnixNano()
 	c.readErr = nil
 	// Events sent on the old socket and never acknowledged go again first.
@@ -387,7 +400,7 @@ func (c *camera) connect(ctx context.Context, intended time.Time) time.Duration 
 	c.firstAck = len(c.backlog) > 0
 	c.mu.Unlock()
 	c.upSince = now
-	go c.read(conn, done, quit)
+	go c.read(conn, readerDone, quit)
 	return 0
 }
 

@@ -143,6 +143,12 @@ func WithMaxDialing(n int) Option {
 	}
 }
 
+// WithPlanEnd calls fn once when the plan's last phase ends, with every
+// camera still up: the moment to profile herd's memory.
+func WithPlanEnd(fn func()) Option {
+	return func(f *Fleet) error { f.planEnd = fn; return nil }
+}
+
 // Fleet is a runnable drill. Make one with New; call Run once.
 type Fleet struct {
 	sc     *scenarios.Scenario
@@ -163,11 +169,12 @@ type Fleet struct {
 	start         time.Time
 	progressEvery time.Duration
 	progress      func(Progress)
+	planEnd       func()
 
 	wsURLs  []string
 	dialers []*websocket.Dialer
 	httpc   *http.Client
-	bufs    sync.Pool
+	scratch sync.Pool // *scratch
 	quiet   sync.WaitGroup
 
 	affectedSeen atomic.Int64
@@ -211,8 +218,7 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 	}
 	f.oracle = oracle.New(f.key, l)
 	f.dialing = semaphore.NewWeighted(int64(f.maxDialing))
-	bufSize := max(sc.Camera.ThumbBytes, sc.Camera.FrameBytes) + 256
-	f.bufs.New = func() any { b := make([]byte, 0, bufSize); return &b }
+	f.scratch.New = func() any { return new(scratch) }
 
 	var host string
 	for i, cell := range target.Cells {
@@ -338,8 +344,10 @@ type Generator struct {
 	CPUSeconds   float64
 	FileLimit    uint64
 	PeakOpenFile int
-	PeakRSS      int64 // bytes; includes an in-process target
-	BaseRSS      int64 // bytes, before the first camera started
+	PeakRSS      int64  // bytes; includes an in-process target
+	BaseRSS      int64  // bytes, before the first camera started
+	PeakHeap     uint64 // bytes of heap in use, sampled every 5 s
+	PeakStack    uint64 // bytes of goroutine stacks in use, sampled every 5 s
 	Saturated    bool
 	Evidence     string
 }

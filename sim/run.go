@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 
@@ -45,6 +46,9 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 
 	// Phases run on the wall clock; wait for the plan to end.
 	interrupted := !sleepUntil(ctx, f.plan.end)
+	if !interrupted && f.planEnd != nil {
+		f.planEnd()
+	}
 	if !interrupted {
 		f.setPhase("quiet")
 		interrupted = !f.waitQuiet(ctx)
@@ -128,6 +132,8 @@ type sampleResult struct {
 	curve        Curve
 	peakFiles    int
 	allConnected time.Duration
+	peakHeap     uint64
+	peakStack    uint64
 }
 
 // sample records the time series every DefaultSampleStep and reports
@@ -141,10 +147,12 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 	var lastProgConnects int64
 	peak := 0
 	var all time.Duration
+	var heap, stack uint64
+	var ms runtime.MemStats
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
-			return sampleResult{curve: c, peakFiles: peak, allConnected: all}
+			return sampleResult{curve: c, peakFiles: peak, allConnected: all, peakHeap: heap, peakStack: stack}
 		case now := <-tick.C:
 			connects := f.m.counts[cConnects].Load()
 			errs := f.m.errTotal()
@@ -158,6 +166,8 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 			lastConnects, lastErrs = connects, errs
 			if i%50 == 0 {
 				peak = max(peak, procstat.OpenFiles())
+				runtime.ReadMemStats(&ms)
+				heap, stack = max(heap, ms.HeapInuse), max(stack, ms.StackInuse)
 			}
 			if f.progress != nil && now.Sub(lastProgress) >= f.progressEvery {
 				el := now.Sub(lastProgress).Seconds()
@@ -200,7 +210,7 @@ func (f *Fleet) outcome(started time.Time, s sampleResult, audit AuditSummary, i
 	for i := range f.plan.outages {
 		o.OutageEnds = append(o.OutageEnds, f.plan.outages[i].end())
 	}
-	g := Generator{PeakOpenFile: s.peakFiles}
+	g := Generator{PeakOpenFile: s.peakFiles, PeakHeap: s.peakHeap, PeakStack: s.peakStack}
 	lag := hists[HistLag]
 	g.LagP99 = time.Duration(lag.ValueAtQuantile(99)) * time.Microsecond
 	g.LagMax = time.Duration(lag.Max()) * time.Microsecond

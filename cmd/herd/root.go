@@ -32,7 +32,25 @@ own devices produced, and that nothing acknowledged is lost.`,
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes every command's argument errors usage errors (exit 2),
+// as flag errors are.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			if err == nil || exitcode.Of(err) == exitcode.Usage {
+				return err
+			}
+			return usagef(cmd, err)
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 // subcommands is filled by the init functions of the command files, one file

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -38,6 +40,8 @@ type runFlags struct {
 	rampRate    float64
 	quiet       bool
 	progressInt time.Duration
+	maxDialing  int
+	memProfile  string
 }
 
 func newRunCmd() *cobra.Command {
@@ -80,7 +84,10 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.StringVar(&fl.out, "out", "", "write the herd.result/v1 JSON here (atomically)")
 	f.Float64Var(&fl.timeScale, "time-scale", 1, "multiply every scenario duration by this (e.g. 0.2 for a quick CI drill)")
 	f.Float64Var(&fl.rampRate, "ramp-rate", sim.DefaultRampRate, "connects per second while the fleet first connects")
+	f.IntVar(&fl.maxDialing, "max-dialing", sim.DefaultMaxDialing, "cameras in the connect handshake at once, per process")
 	f.BoolVar(&fl.quiet, "quiet", false, "no progress lines on stderr")
+	f.StringVar(&fl.memProfile, "memprofile", "", "write a heap profile here when the last phase ends (for herd's own benchmarks)")
+	_ = f.MarkHidden("memprofile")
 	f.DurationVar(&fl.progressInt, "progress-every", 5*time.Second, "interval of progress lines on stderr")
 	return c
 }
@@ -175,11 +182,22 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	}
 	info.URLs = tgt.Cells
 
-	opts := []sim.Option{sim.WithRampRate(fl.rampRate)}
+	opts := []sim.Option{sim.WithRampRate(fl.rampRate), sim.WithMaxDialing(fl.maxDialing)}
 	if !fl.quiet {
 		opts = append(opts, sim.WithProgress(fl.progressInt, func(p sim.Progress) {
 			fmt.Fprintf(stderr, "herd: %-10s %6.1fs  connected %d/%d  connects/s %.0f  acked %d  errors %d  violations %d\n",
 				p.Phase, p.Elapsed.Seconds(), p.Connected, p.Cameras, p.ConnectsPerSec, p.EventsAcked, p.Errors, p.Violations)
+		}))
+	}
+	if fl.memProfile != "" {
+		opts = append(opts, sim.WithPlanEnd(func() {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			logf(stderr, false, "memprofile: heap in use %d MB, goroutine stacks %d MB, %d goroutines", ms.HeapInuse>>20, ms.StackInuse>>20, runtime.NumGoroutine())
+			if err := atomicfile.Write(fl.memProfile, pprof.WriteHeapProfile); err != nil {
+				logf(stderr, false, "memprofile: %v", err)
+			}
 		}))
 	}
 	fleet, err := sim.New(d.sc, d.layout, tgt, opts...)

@@ -125,10 +125,33 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, ctx.Err()
 }
 
-// one is a bare client: connect, welcome, one event, its ack. The socket
-// stays open; a goroutine blocked in Read holds it as a real client would
-// (that goroutine's stack is part of the floor).
+// maxAttempts bounds a bare client's tries; a refused attempt (a target
+// shedding load with 503) is tried again after retryPause.
+const (
+	maxAttempts = 100
+	retryPause  = 20 * time.Millisecond
+)
+
+// one is a bare client: connect, welcome, one event, its ack, retrying a
+// refused attempt. The socket stays open; a goroutine blocked in Read holds
+// it as a real client would (that goroutine's stack is part of the floor).
 func one(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem *semaphore.Weighted, connected *atomic.Int64) (*websocket.Conn, bool) {
+	for i := 0; i < maxAttempts && ctx.Err() == nil; i++ {
+		if i > 0 {
+			time.Sleep(retryPause)
+			if sem.Acquire(ctx, 1) != nil {
+				return nil, false
+			}
+		}
+		if c, ok := attempt(ctx, d, ws, device, token, sem, connected); ok {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// attempt is one try of one; it releases sem once the handshake is over.
+func attempt(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem *semaphore.Weighted, connected *atomic.Int64) (*websocket.Conn, bool) {
 	hdr := http.Header{"Authorization": {"Bearer " + token}}
 	c, resp, err := d.DialContext(ctx, ws, hdr)
 	if resp != nil && resp.Body != nil {
@@ -145,7 +168,6 @@ func one(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem
 		return nil, false
 	}
 	sem.Release(1)
-	connected.Add(1)
 	id := device + "/1"
 	ev := `{"type":"event","id":"` + id + `","seq":1,"at":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"kind":"motion","thumb":"aGVyZA=="}`
 	if err := c.WriteMessage(websocket.TextMessage, []byte(ev)); err != nil {
@@ -158,6 +180,7 @@ func one(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem
 		return nil, false
 	}
 	_ = c.SetReadDeadline(time.Time{})
+	connected.Add(1)
 	go func() {
 		for {
 			if _, _, err := c.NextReader(); err != nil {

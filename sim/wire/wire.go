@@ -111,6 +111,13 @@ func Decode(b []byte) (Message, error) {
 	if len(b) > MaxFrame {
 		return m, &DecodeError{Code: CloseTooBig, Reason: "frame of " + strconv.Itoa(len(b)) + " bytes is over 1 MiB"}
 	}
+	if decodeFlat(b, &m) {
+		if err := m.Validate(); err != nil {
+			return m, err
+		}
+		return m, nil
+	}
+	m = Message{}
 	if err := json.Unmarshal(b, &m); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
