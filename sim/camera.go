@@ -41,125 +41,201 @@ type capture struct {
 	resend    bool
 }
 
-// camera is one simulated camera. Its goroutine (run) owns the socket's
-// writes; a reader goroutine per connection owns its reads and hands live
-// requests over. mu guards what both touch: pending, backlog, firstAck.
+// camera is one simulated camera. It owns no goroutine while it waits:
+// the scheduler runs its tick when something falls due, a dial worker
+// connects it, and while it is connected one reader goroutine reads its
+// socket. mu guards the camera's state and orders its socket's writes (one
+// writer at a time); pmu guards what the reader settles on acks: pending,
+// backlog, firstAck, connected. Lock order: mu, then pmu.
 type camera struct {
 	f       *Fleet
 	idx     int
 	account int
 
-	mu        sync.Mutex
+	// The scheduler's, under sched.mu.
+	hidx   int
+	wakeAt time.Time
+
+	mu             sync.Mutex
+	conn           *websocket.Conn
+	abandoned      *websocket.Conn // a silent outage's socket, left open on purpose
+	dialing        bool            // queued for or in a dial worker
+	stopped        bool
+	quietSignalled bool
+	seq            uint32
+	frames         uint32
+	bo             backoff.State
+	nextEvent      time.Time
+	attemptAt      time.Time
+	win            window
+	haveWin        bool
+	nextOutage     int
+	recoverAt      int64     // Unix ns the current outage ended; 0 when not recovering
+	upSince        time.Time // when the current socket was welcomed
+
+	pmu       sync.Mutex
 	pending   []pend
 	backlog   []capture
 	firstAck  bool  // waiting for the first ack since connecting
 	connected int64 // Unix ns of the current connection's welcome
-
-	seq       uint32
-	frames    uint32
-	bo        backoff.State
-	conn      *websocket.Conn
-	abandoned *websocket.Conn // a silent outage's socket, left open on purpose
-	done      chan struct{}   // closed when the reader of conn ends
-	quit      chan struct{}   // closed to release a reader blocked on inbox
-	inbox     chan string     // live-view requests from the reader
-	readErr   error           // why the reader ended (under mu)
-	recoverAt int64           // Unix ns the current outage ended; 0 when not recovering
-	upSince   time.Time       // when the current socket was welcomed
 }
 
-// run is the camera's life: connect, send events, go down and come back by
-// the plan, until the plan ends and its events are acknowledged, or ctx ends.
-func (c *camera) run(ctx context.Context, firstAttempt time.Time) {
+// tick does whatever has fallen due: outage windows, events, a connect
+// request, sending the backlog; then it asks the scheduler for the next
+// wake. It runs on a scheduler worker.
+func (c *camera) tick() {
 	f := c.f
-	c.inbox = make(chan string)
-	timer := time.NewTimer(time.Until(firstAttempt))
-	defer timer.Stop()
-	defer c.hangUp(websocket.CloseNormalClosure)
-
-	nextEvent := f.plan.start.Add(c.interval(0))
-	attemptAt := firstAttempt
-	var win window
-	haveWin := false
-	nextOutage := 0
-	quietSignalled := false
-
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	now := time.Now()
 	for {
-		now := time.Now()
 		// The next outage window that concerns this camera.
-		for !haveWin && nextOutage < len(f.plan.outages) {
-			o := &f.plan.outages[nextOutage]
-			nextOutage++
-			win, haveWin = f.plan.windowFor(o, c.idx, c.account, f.layout)
+		for !c.haveWin && c.nextOutage < len(f.plan.outages) {
+			o := &f.plan.outages[c.nextOutage]
+			c.nextOutage++
+			c.win, c.haveWin = f.plan.windowFor(o, c.idx, c.account, f.layout)
 		}
-		offline := haveWin && !now.Before(win.down) && now.Before(win.up)
-		if offline && c.conn != nil {
-			c.drop(win.mode)
+		if !c.haveWin || now.Before(c.win.up) {
+			break
 		}
-		if haveWin && !now.Before(win.up) {
-			// Back from the window: the recovery clock runs from its end.
-			c.recoverAt = win.up.UnixNano()
-			f.affectedSeen.Add(1)
-			attemptAt = c.retryAfterOutage(win)
-			haveWin = false
-			continue
-		}
-		// Capture the events that are due, online or not.
-		for now.Before(f.plan.end) && !nextEvent.After(now) {
-			c.captureEvent(nextEvent)
-			nextEvent = nextEvent.Add(c.interval(c.seq))
-		}
-		if !offline && c.conn == nil && !now.Before(attemptAt) {
-			if ctx.Err() != nil {
-				return
-			}
-			delay := c.connect(ctx, attemptAt)
-			if c.conn == nil {
-				attemptAt = time.Now().Add(delay)
-				continue
-			}
-		}
-		if c.conn != nil {
-			c.flush(now)
-		}
-		if !now.Before(f.plan.end) && !quietSignalled && c.isQuiet() {
-			quietSignalled = true
-			f.quiet.Done()
-		}
+		// Back from the window: the recovery clock runs from its end.
+		c.recoverAt = c.win.up.UnixNano()
+		f.affectedSeen.Add(1)
+		c.attemptAt = c.retryAfterOutage(c.win)
+		c.haveWin = false
+	}
+	offline := c.haveWin && !now.Before(c.win.down)
+	if offline && c.conn != nil {
+		c.drop(c.win.mode)
+	}
+	// Capture the events that are due, online or not.
+	for now.Before(f.plan.end) && !c.nextEvent.After(now) {
+		c.captureEvent(c.nextEvent)
+		c.nextEvent = c.nextEvent.Add(c.interval(c.seq))
+	}
+	if !offline && c.conn == nil && !c.dialing && !now.Before(c.attemptAt) {
+		c.dialing = true
+		f.dialq <- c // never blocks: a camera is queued at most once, and the queue holds them all
+	}
+	if c.conn != nil {
+		c.flush(now)
+	}
+	if !now.Before(f.plan.end) && !c.quietSignalled && c.isQuiet() {
+		c.quietSignalled = true
+		f.quiet.Done()
+	}
 
-		// Sleep until the next thing this camera has to do.
-		wake := f.plan.end.Add(time.Hour)
-		if now.Before(f.plan.end) {
-			wake = earliest(nextEvent, f.plan.end)
+	// The next thing this camera has to do.
+	wake := f.plan.end.Add(time.Hour)
+	if now.Before(f.plan.end) {
+		wake = earliest(c.nextEvent, f.plan.end)
+	}
+	if c.haveWin {
+		if now.Before(c.win.down) {
+			wake = earliest(wake, c.win.down)
+		} else {
+			wake = earliest(wake, c.win.up)
 		}
-		if haveWin {
-			if now.Before(win.down) {
-				wake = earliest(wake, win.down)
-			} else {
-				wake = earliest(wake, win.up)
-			}
+	}
+	if c.conn == nil && !offline && !c.dialing {
+		wake = earliest(wake, c.attemptAt)
+	}
+	if t, ok := c.nextResend(); ok && c.conn != nil {
+		wake = earliest(wake, t)
+	}
+	f.sched.at(c, wake)
+}
+
+// dial connects the camera; it runs on a dial worker, without holding mu
+// during the handshake so the camera's ticks go on.
+func (c *camera) dial(ctx context.Context) {
+	f := c.f
+	c.mu.Lock()
+	intended := c.attemptAt
+	if c.stopped || c.conn != nil {
+		c.dialing = false
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+
+	f.m.add(cConnectAttempts, 1)
+	conn, hint, err := c.handshake(ctx)
+
+	c.mu.Lock()
+	c.dialing = false
+	now := time.Now()
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			c.attemptAt = now.Add(c.backoffDelay(hint))
 		}
-		if c.conn == nil && !offline {
-			wake = earliest(wake, attemptAt)
+	case c.stopped || (c.haveWin && !now.Before(c.win.down)):
+		// The run ended, or an outage began, during the handshake.
+		conn.Close()
+	default:
+		c.install(conn, intended, now)
+	}
+	c.mu.Unlock()
+	f.sched.at(c, now)
+}
+
+// install makes conn the camera's socket: it measures the connect, starts
+// the reader, and puts unacknowledged events first in line. Under mu.
+func (c *camera) install(conn *websocket.Conn, intended, now time.Time) {
+	f := c.f
+	f.m.record(c.idx, hConnect, now.Sub(intended))
+	f.m.add(cConnects, 1)
+	f.m.connected.Add(1)
+	if c.recoverAt != 0 {
+		f.m.record(c.idx, hRecovery, time.Duration(now.UnixNano()-c.recoverAt))
+		f.recovered.Add(1)
+		c.recoverAt = 0
+	}
+	c.conn = conn
+	c.upSince = now
+	c.pmu.Lock()
+	c.connected = now.UnixNano()
+	// Events sent on the old socket and never acknowledged go again first.
+	if len(c.pending) > 0 {
+		resend := make([]capture, 0, len(c.pending)+len(c.backlog))
+		for _, p := range c.pending {
+			resend = append(resend, capture{seq: p.seq, at: p.at, resend: true})
 		}
-		if t, ok := c.nextResend(); ok && c.conn != nil {
-			wake = earliest(wake, t)
-		}
-		timer.Reset(max(time.Until(wake), 0))
-		select {
-		case <-ctx.Done():
-			if !quietSignalled {
-				f.quiet.Done()
-			}
-			return
-		case <-timer.C:
-		case req := <-c.inbox:
-			if req != "" {
-				c.sendFrame(req)
-			}
-		case <-c.done:
-			attemptAt = time.Now().Add(c.lost())
-		}
+		c.backlog = append(resend, c.backlog...)
+		c.pending = c.pending[:0]
+	}
+	// Time to first ack counts only when the camera comes back with
+	// something to deliver; otherwise it would measure the event rate.
+	c.firstAck = len(c.backlog) > 0
+	c.pmu.Unlock()
+	f.readers.Add(1)
+	go c.read(conn)
+}
+
+// stop ends the camera at the end of the run: it hangs up its sockets and
+// lets the fleet stop waiting for it.
+func (c *camera) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return
+	}
+	c.stopped = true
+	if c.abandoned != nil {
+		c.abandoned.Close()
+		c.abandoned = nil
+	}
+	if c.conn != nil {
+		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		c.forget(false)
+	}
+	if !c.quietSignalled {
+		c.quietSignalled = true
+		c.f.quiet.Done()
 	}
 }
 
@@ -209,7 +285,7 @@ func (c *camera) captureEvent(at time.Time) {
 	f.m.record(c.idx, hLag, lag)
 	c.seq++
 	f.m.add(cEventsCaptured, 1)
-	c.mu.Lock()
+	c.pmu.Lock()
 	if c.conn == nil {
 		fresh := 0
 		for _, b := range c.backlog {
@@ -228,7 +304,7 @@ func (c *camera) captureEvent(at time.Time) {
 		}
 	}
 	c.backlog = append(c.backlog, capture{seq: c.seq, at: at.UnixMilli()})
-	c.mu.Unlock()
+	c.pmu.Unlock()
 	f.oracle.Sent(c.idx, uint64(c.seq))
 }
 
@@ -236,7 +312,7 @@ func (c *camera) captureEvent(at time.Time) {
 // closes the socket; the reader then ends and the camera reconnects.
 func (c *camera) flush(now time.Time) {
 	for {
-		c.mu.Lock()
+		c.pmu.Lock()
 		i := -1
 		for j := range c.backlog {
 			if c.backlog[j].notBefore <= now.UnixNano() {
@@ -245,7 +321,7 @@ func (c *camera) flush(now time.Time) {
 			}
 		}
 		if i < 0 {
-			c.mu.Unlock()
+			c.pmu.Unlock()
 			return
 		}
 		ev := c.backlog[i]
@@ -260,7 +336,7 @@ func (c *camera) flush(now time.Time) {
 			intended = ev.notBefore
 		}
 		c.pending = append(c.pending, pend{seq: ev.seq, at: ev.at, intended: intended})
-		c.mu.Unlock()
+		c.pmu.Unlock()
 		if err := c.sendEvent(ev); err != nil {
 			c.conn.Close()
 			return
@@ -326,8 +402,8 @@ func (c *camera) write(frame []byte) error {
 }
 
 func (c *camera) nextResend() (time.Time, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	var best int64
 	for _, b := range c.backlog {
 		if best == 0 || b.notBefore < best {
@@ -341,72 +417,14 @@ func (c *camera) nextResend() (time.Time, bool) {
 }
 
 func (c *camera) isQuiet() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	return len(c.pending) == 0 && len(c.backlog) == 0
 }
 
-// connect dials, upgrades and checks the welcome. On failure it returns the
-// delay before the next attempt, from the policy and the target's hints.
-// Connect latency counts from intended, the instant the policy meant the
-// attempt to start.
-func (c *camera) connect(ctx context.Context, intended time.Time) time.Duration {
-	f := c.f
-	f.m.add(cConnectAttempts, 1)
-	if f.dialing.Acquire(ctx, 1) != nil {
-		return 0
-	}
-	// The handshake runs on a goroutine of its own: dialing and reading an
-	// HTTP response take a deep stack, which would otherwise stay with the
-	// camera's goroutine for as long as the camera lives.
-	done := make(chan struct{})
-	var conn *websocket.Conn
-	var delay time.Duration
-	go func() {
-		conn, delay = c.handshake(ctx)
-		close(done)
-	}()
-	<-done
-	f.dialing.Release(1)
-	if conn == nil {
-		return delay
-	}
-
-	now := time.Now()
-	f.m.record(c.idx, hConnect, now.Sub(intended))
-	f.m.add(cConnects, 1)
-	f.m.connected.Add(1)
-	if c.recoverAt != 0 {
-		f.m.record(c.idx, hRecovery, time.Duration(now.UnixNano()-c.recoverAt))
-		f.recovered.Add(1)
-		c.recoverAt = 0
-	}
-	readerDone, quit := make(chan struct{}), make(chan struct{})
-	c.mu.Lock()
-	c.conn, c.done, c.quit = conn, readerDone, quit
-	c.connected = now.UnixNano()
-	c.readErr = nil
-	// Events sent on the old socket and never acknowledged go again first.
-	if len(c.pending) > 0 {
-		resend := make([]capture, 0, len(c.pending)+len(c.backlog))
-		for _, p := range c.pending {
-			resend = append(resend, capture{seq: p.seq, at: p.at, resend: true})
-		}
-		c.backlog = append(resend, c.backlog...)
-		c.pending = c.pending[:0]
-	}
-	// Time to first ack counts only when the camera comes back with
-	// something to deliver; otherwise it would measure the event rate.
-	c.firstAck = len(c.backlog) > 0
-	c.mu.Unlock()
-	c.upSince = now
-	go c.read(conn, readerDone, quit)
-	return 0
-}
-
-// handshake dials, upgrades and reads the welcome. On failure it returns a
-// nil socket and the delay before the next attempt.
-func (c *camera) handshake(ctx context.Context) (*websocket.Conn, time.Duration) {
+// handshake dials, upgrades and reads the welcome. On failure it returns
+// the error and the target's hint (Retry-After), if any.
+func (c *camera) handshake(ctx context.Context) (*websocket.Conn, time.Duration, error) {
 	f := c.f
 	hdr := http.Header{"Authorization": {"Bearer " + f.layout.DeviceToken(c.idx)}}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
@@ -417,34 +435,37 @@ func (c *camera) handshake(ctx context.Context) (*websocket.Conn, time.Duration)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, 0
+			return nil, 0, err
 		}
 		if resp != nil {
 			f.m.fail(statusErr(resp.StatusCode))
-			return nil, c.backoffDelay(retryAfter(resp.Header.Get("Retry-After")))
+			return nil, retryAfter(resp.Header.Get("Retry-After")), err
 		}
 		f.m.fail(classifyNet(err))
-		return nil, c.backoffDelay(0)
+		return nil, 0, err
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(welcomeTimeout))
 	_, b, err := conn.ReadMessage()
 	if err != nil {
 		f.m.fail(classifyNet(err))
 		conn.Close()
-		return nil, c.backoffDelay(0)
+		return nil, 0, err
 	}
 	m, err := wire.Decode(b)
-	if err != nil || m.Type != wire.TypeWelcome {
+	if err == nil && m.Type != wire.TypeWelcome {
+		err = errors.New("first frame is not a welcome")
+	}
+	if err != nil {
 		f.m.fail(eProtocol)
 		conn.Close()
-		return nil, c.backoffDelay(0)
+		return nil, 0, err
 	}
 	// A welcome that names another device or account is a violation, and
 	// the camera carries on the way firmware does: the oracle then follows
 	// where its events end up.
 	f.oracle.CheckWelcome(c.idx, m)
 	_ = conn.SetReadDeadline(time.Time{})
-	return conn, 0
+	return conn, 0, nil
 }
 
 // backoffDelay is the policy's next delay, folded with a target's hint.
@@ -457,15 +478,11 @@ func (c *camera) backoffDelay(hint time.Duration) time.Duration {
 	return d
 }
 
-// lost handles the end of the reader: the target closed or the socket
-// broke. It returns the delay before reconnecting.
-func (c *camera) lost() time.Duration {
+// lost handles a socket the target closed or that broke. Under mu; it
+// returns the delay before reconnecting.
+func (c *camera) lost(err error) time.Duration {
 	f := c.f
-	c.mu.Lock()
-	err := c.readErr
-	c.mu.Unlock()
 	up := time.Since(c.upSince)
-	close(c.quit)
 	c.forget(false)
 	f.policy.Connected(&c.bo, up)
 	e := classifyNet(err)
@@ -477,7 +494,7 @@ func (c *camera) lost() time.Duration {
 	return d
 }
 
-// drop takes the camera offline the way the outage mode says.
+// drop takes the camera offline the way the outage mode says. Under mu.
 func (c *camera) drop(mode string) {
 	conn := c.conn
 	switch mode {
@@ -491,61 +508,42 @@ func (c *camera) drop(mode string) {
 	case scenarios.ModeClose:
 		_ = conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, "camera offline"), time.Now().Add(time.Second))
-		conn.Close()
 	default:
 		if tc, ok := conn.NetConn().(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // close sends RST
 		}
-		conn.Close()
 	}
-	c.endReader()
 	c.forget(mode == scenarios.ModeSilent)
 }
 
-// endReader releases the reader and waits for it, once herd itself has
-// closed the socket or stopped its reads.
-func (c *camera) endReader() {
-	close(c.quit)
-	<-c.done
-}
-
-// forget drops the current socket once its reader has ended.
+// forget drops the current socket; its reader ends by itself and finds
+// that the camera has moved on. Under mu.
 func (c *camera) forget(keepOpen bool) {
 	if !keepOpen {
 		c.conn.Close()
 	}
+	c.conn = nil
 	c.f.m.connected.Add(-1)
-	c.mu.Lock()
-	c.conn, c.done, c.quit = nil, nil, nil
-	c.mu.Unlock()
 }
 
-// hangUp ends the camera's sockets at the end of the run.
-func (c *camera) hangUp(code int) {
-	if c.abandoned != nil {
-		c.abandoned.Close()
-		c.abandoned = nil
-	}
-	if c.conn == nil {
-		return
-	}
-	_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
-	c.conn.Close()
-	c.endReader()
-	c.forget(false)
-}
-
-// read is the connection's reader: acks and nacks are settled here, live
-// requests go to the camera goroutine, which owns writes.
-func (c *camera) read(conn *websocket.Conn, done, quit chan struct{}) {
-	defer close(done)
+// read is the connection's reader: acks and nacks are settled here, and
+// live requests answered (under mu, so the camera's writes stay one at a
+// time).
+func (c *camera) read(conn *websocket.Conn) {
 	f := c.f
+	defer f.readers.Done()
 	for {
 		_, b, err := conn.ReadMessage()
 		if err != nil {
 			c.mu.Lock()
-			c.readErr = err
+			if c.conn != conn || c.stopped {
+				// Herd dropped or replaced this socket itself.
+				c.mu.Unlock()
+				return
+			}
+			c.attemptAt = time.Now().Add(c.lost(err))
 			c.mu.Unlock()
+			f.sched.at(c, time.Now())
 			return
 		}
 		m, err := wire.Decode(b)
@@ -559,28 +557,20 @@ func (c *camera) read(conn *websocket.Conn, done, quit chan struct{}) {
 			// After the plan the camera waits only for its last acks: wake
 			// it to see whether it is quiet.
 			if !time.Now().Before(f.plan.end) {
-				select {
-				case c.inbox <- "":
-				case <-quit:
-					return
-				}
+				f.sched.at(c, time.Now())
 			}
 		case wire.TypeNack:
 			f.m.add(cEventsNacked, 1)
 			f.m.fail(eNack)
 			c.onNack(m.ID, time.Duration(m.RetryAfterMs)*time.Millisecond)
-			select {
-			case c.inbox <- "": // wake the camera to resend when due
-			case <-quit:
-				return
-			}
+			f.sched.at(c, time.Now())
 		case wire.TypeLive:
 			f.m.add(cLiveRequests, 1)
-			select {
-			case c.inbox <- m.Req:
-			case <-quit:
-				return
+			c.mu.Lock()
+			if c.conn == conn {
+				c.sendFrame(m.Req)
 			}
+			c.mu.Unlock()
 		default:
 			f.m.fail(eProtocol)
 		}
@@ -594,10 +584,10 @@ func (c *camera) onAck(id string) {
 		return
 	}
 	now := time.Now().UnixNano()
-	c.mu.Lock()
+	c.pmu.Lock()
 	i := c.findPending(uint32(seq))
 	if i < 0 {
-		c.mu.Unlock()
+		c.pmu.Unlock()
 		f.m.add(cAcksUnexpected, 1)
 		return
 	}
@@ -606,7 +596,7 @@ func (c *camera) onAck(id string) {
 	first := c.firstAck
 	c.firstAck = false
 	connected := c.connected
-	c.mu.Unlock()
+	c.pmu.Unlock()
 	f.m.record(c.idx, hAck, time.Duration(now-p.intended))
 	if first {
 		f.m.record(c.idx, hFirstAck, time.Duration(now-connected))
@@ -625,13 +615,13 @@ func (c *camera) onNack(id string, wait time.Duration) {
 	if !f.policy.HonourRetryAfter {
 		wait = 0
 	}
-	c.mu.Lock()
+	c.pmu.Lock()
 	if i := c.findPending(uint32(seq)); i >= 0 {
 		p := c.pending[i]
 		c.pending = append(c.pending[:i], c.pending[i+1:]...)
 		c.backlog = append(c.backlog, capture{seq: p.seq, at: p.at, notBefore: time.Now().Add(wait).UnixNano(), resend: true})
 	}
-	c.mu.Unlock()
+	c.pmu.Unlock()
 }
 
 func (c *camera) findPending(seq uint32) int {

@@ -60,7 +60,7 @@ func drill(t *testing.T, cfg target.Config, yaml string, n int, opts ...sim.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if err := f.Provision(ctx); err != nil {
 		t.Fatal(err)

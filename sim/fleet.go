@@ -23,7 +23,6 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/gorilla/websocket"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim/backoff"
@@ -164,7 +163,6 @@ type Fleet struct {
 
 	rampRate      float64
 	maxDialing    int
-	dialing       *semaphore.Weighted
 	quietTimeout  time.Duration
 	start         time.Time
 	progressEvery time.Duration
@@ -176,6 +174,11 @@ type Fleet struct {
 	httpc   *http.Client
 	scratch sync.Pool // *scratch
 	quiet   sync.WaitGroup
+	sched   *sched
+	// dialq holds the cameras waiting for a dial worker. Its capacity is the
+	// fleet, so queuing never blocks a tick: a camera is in it at most once.
+	dialq   chan *camera
+	readers sync.WaitGroup // one per open socket's reader
 
 	affectedSeen atomic.Int64
 	recovered    atomic.Int64
@@ -217,7 +220,8 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 		}
 	}
 	f.oracle = oracle.New(f.key, l)
-	f.dialing = semaphore.NewWeighted(int64(f.maxDialing))
+	f.sched = newSched()
+	f.dialq = make(chan *camera, l.Cameras())
 	f.scratch.New = func() any { return new(scratch) }
 
 	var host string

@@ -27,12 +27,30 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 
 	camCtx, stopCams := context.WithCancel(ctx)
 	defer stopCams()
-	var cams sync.WaitGroup
+	cams := make([]*camera, n)
 	f.quiet.Add(n)
-	for i := 0; i < n; i++ {
-		c := &camera{f: f, idx: i, account: f.layout.AccountOf(i)}
-		first := started.Add(time.Duration(unit(f.seed^0x4a3b^uint64(i)) * float64(ramp)))
-		cams.Go(func() { c.run(camCtx, first) })
+	for i := range cams {
+		c := &camera{f: f, idx: i, account: f.layout.AccountOf(i), hidx: -1}
+		c.nextEvent = f.plan.start.Add(c.interval(0))
+		c.attemptAt = started.Add(time.Duration(unit(f.seed^0x4a3b^uint64(i)) * float64(ramp)))
+		cams[i] = c
+		f.sched.at(c, c.attemptAt)
+	}
+	// The engine: the scheduler's tick workers and the dial workers, at most
+	// maxDialing cameras in the handshake at once.
+	var engine sync.WaitGroup
+	engine.Go(func() { f.sched.run(camCtx, DefaultTickWorkers) })
+	for w := 0; w < f.maxDialing; w++ {
+		engine.Go(func() {
+			for {
+				select {
+				case <-camCtx.Done():
+					return
+				case c := <-f.dialq:
+					c.dial(camCtx)
+				}
+			}
+		})
 	}
 
 	sampCtx, stopSampler := context.WithCancel(context.Background())
@@ -64,7 +82,11 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	}
 	f.setPhase("closing")
 	stopCams()
-	cams.Wait()
+	engine.Wait()
+	for _, c := range cams {
+		c.stop()
+	}
+	f.readers.Wait()
 	stopSampler()
 	s := <-sampled
 
