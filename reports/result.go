@@ -119,11 +119,15 @@ type Events struct {
 	Lost           int64 `json:"lost"`
 }
 
-// Errors counts failed operations by class.
+// Errors counts failed operations by class. Load shedding (429, 503,
+// close 1013, nack: the target refusing work the way herd/1 allows) is in
+// ByClass but counted in Shed, not in Total.
 type Errors struct {
 	Total      int64             `json:"total"`
 	Operations int64             `json:"operations"`
 	Rate       float64           `json:"rate"`
+	Shed       int64             `json:"shed"`
+	ShedRate   float64           `json:"shed_rate"`
 	ByClass    map[string]int64  `json:"by_class"`
 	Remedies   map[string]string `json:"remedies,omitempty"`
 }
@@ -203,13 +207,18 @@ func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersio
 	}
 	r.Errors = Errors{ByClass: o.Errors, Operations: o.Operations, Remedies: map[string]string{}}
 	for class, n := range o.Errors {
-		r.Errors.Total += n
+		if sim.Shed[class] {
+			r.Errors.Shed += n
+		} else {
+			r.Errors.Total += n
+		}
 		if rem, ok := sim.Remedies[class]; ok && n > 0 {
 			r.Errors.Remedies[class] = rem
 		}
 	}
 	if o.Operations > 0 {
 		r.Errors.Rate = float64(r.Errors.Total) / float64(o.Operations)
+		r.Errors.ShedRate = float64(r.Errors.Shed) / float64(o.Operations)
 	}
 	r.Audit = Audit(o.Audit)
 	r.Curve = Curve{Start: o.Curve.Start.UTC(), StepMs: o.Curve.Step.Milliseconds(), Connected: nonNil(o.Curve.Connected),
@@ -377,6 +386,10 @@ func MetricValue(r *Result, metric string) (float64, bool) {
 		return r.Errors.Rate, r.Errors.Operations > 0
 	case "errors.total":
 		return float64(r.Errors.Total), true
+	case "shed.rate":
+		return r.Errors.ShedRate, r.Errors.Operations > 0
+	case "shed.total":
+		return float64(r.Errors.Shed), true
 	case "events.lost":
 		return float64(r.Events.Lost), true
 	case "events.acked":

@@ -133,7 +133,7 @@ func TestBuildAndSummary(t *testing.T) {
 		Scenario: "unit", Seed: 1, Cameras: 3, Accounts: 2, Policy: "immediate",
 		Started: time.Unix(1000, 0), Ended: time.Unix(1010, 0), Histograms: h,
 		Counts:     map[string]int64{sim.CountEventsAcked: 7},
-		Errors:     map[string]int64{sim.ErrTimeout: 1, sim.ErrFileLimit: 1},
+		Errors:     map[string]int64{sim.ErrTimeout: 1, sim.ErrFileLimit: 1, sim.ErrHTTP503: 3},
 		Operations: 10,
 		Violations: oracle.Violations{
 			Counts:   map[oracle.Class]int64{oracle.CrossAccount: 1},
@@ -149,8 +149,8 @@ func TestBuildAndSummary(t *testing.T) {
 			t.Errorf("class %s missing from counts", c)
 		}
 	}
-	if r.Errors.Rate != 0.2 || r.Errors.Remedies[sim.ErrFileLimit] == "" {
-		t.Errorf("errors = %+v, want rate 0.2 and a remedy for emfile", r.Errors)
+	if r.Errors.Rate != 0.2 || r.Errors.Shed != 3 || r.Errors.ShedRate != 0.3 || r.Errors.Remedies[sim.ErrFileLimit] == "" {
+		t.Errorf("errors = %+v, want rate 0.2 (shedding apart: 3, 0.3) and a remedy for emfile", r.Errors)
 	}
 	if r.Latency["connect"].P50Ms != 1.5 || r.Latency["connect"].HDR == "" {
 		t.Errorf("connect latency = %+v, want p50 1.5 ms and the encoded histogram", r.Latency["connect"])

@@ -95,7 +95,7 @@ func TestBuiltinShapes(t *testing.T) {
 			t.Errorf("aws-outage lacks threshold %q", want)
 		}
 	}
-	if r := s.Reconnect; r.Policy != PolicyFullJitter || r.Base.Duration != time.Second || r.Cap.Duration != 30*time.Second {
+	if r := s.Reconnect; r.Policy != PolicyImmediate || r.Base.Duration != time.Second || r.Cap.Duration != 30*time.Second {
 		t.Errorf("aws-outage reconnect = %+v", r)
 	}
 

@@ -65,8 +65,10 @@ func buildMetrics() ([]MetricInfo, map[string]MetricInfo) {
 			add(h.name+"."+st.suffix, UnitMillis, st.help+" latency of "+h.help)
 		}
 	}
-	add("errors.rate", UnitRatio, "failed operations / operations (connects, events, requests)")
-	add("errors.total", UnitCount, "failed operations")
+	add("errors.rate", UnitRatio, "failed operations / operations (connects, events, requests); load shedding (429, 503, close 1013, nack) is counted apart, as shed")
+	add("errors.total", UnitCount, "failed operations, not counting load shedding")
+	add("shed.rate", UnitRatio, "operations the target refused as load shedding (429, 503, close 1013, nack) / operations")
+	add("shed.total", UnitCount, "operations the target refused as load shedding")
 	add("events.lost", UnitCount, "acknowledged events missing from their account's Events tab at the end")
 	add("events.acked", UnitCount, "events the target acknowledged")
 	add("generator.lag_p99", UnitMillis, "how late herd itself started operations, p99; when high, herd was the bottleneck, not the target")

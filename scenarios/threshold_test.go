@@ -136,8 +136,9 @@ func TestThresholdString(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	ms := Metrics()
 	// 8 violation metrics, 4 recovery, 2 first_ack, 5 histograms × 6, then
-	// errors.rate, errors.total, events.lost, events.acked, generator.lag_p99.
-	if got, want := len(ms), 8+4+2+30+5; got != want {
+	// errors.rate, errors.total, shed.rate, shed.total, events.lost,
+	// events.acked, generator.lag_p99.
+	if got, want := len(ms), 8+4+2+30+7; got != want {
 		t.Errorf("%d metrics, want %d", got, want)
 	}
 	seen := map[string]bool{}

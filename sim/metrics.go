@@ -235,6 +235,11 @@ func (m *metrics) errMap() map[string]int64 {
 	return out
 }
 
+// Shed lists the error classes that are the target's documented load
+// shedding (herd/1: 429 or 503 with Retry-After, close 1013, nack): the
+// target protecting itself, counted apart from failures.
+var Shed = map[string]bool{ErrHTTP429: true, ErrHTTP503: true, ErrClose1013: true, ErrNackedByShed: true}
+
 func (m *metrics) errTotal() int64 {
 	var n int64
 	for i := range m.errs {
