@@ -83,7 +83,7 @@ func decodeFlat(b []byte, m *Message) bool {
 			}
 			switch key {
 			case "type":
-				m.Type = val
+				m.Type = internType(val)
 			case "device":
 				m.Device = val
 			case "account":
@@ -141,6 +141,17 @@ func decodeFlat(b []byte, m *Message) bool {
 		}
 		i = skipSpace(b, i+1)
 	}
+}
+
+// internType returns the constant for a known message type, so that
+// decoding the frames a fleet receives by the million keeps no copies.
+func internType(t string) string {
+	for _, k := range [...]string{TypeAck, TypeNack, TypeLive, TypeWelcome, TypeEvent, TypeFrame} {
+		if t == k {
+			return k
+		}
+	}
+	return t
 }
 
 // plainString reads a JSON string without escapes or control characters
