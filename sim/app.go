@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,20 +45,43 @@ func (u *appUser) dice(salt uint64) float64 {
 	return unit(u.f.seed ^ salt ^ uint64(u.acct)<<24 ^ u.n<<1)
 }
 
+// appTask is one app action due at a time: a poll (which schedules the
+// next) or a surge opening.
+type appTask struct {
+	at    time.Time
+	u     *appUser
+	every time.Duration // poll interval; 0 for a one-off opening
+}
+
+// appQueue is the app actions by due time.
+type appQueue []appTask
+
+func (q appQueue) Len() int           { return len(q) }
+func (q appQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
+func (q appQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *appQueue) Push(x any)        { *q = append(*q, x.(appTask)) }
+func (q *appQueue) Pop() any {
+	old := *q
+	t := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return t
+}
+
 // runApps runs the apps: the share of accounts that keep the app open poll
 // their Events tab through the whole plan, and after each outage most
-// users open the app at once (the surge).
+// users open the app at once (the surge). A fixed pool of workers, one per
+// app connection, takes the actions as they fall due; an action a busy pool
+// starts late still counts its latency from when it was due.
 func (f *Fleet) runApps(ctx context.Context) {
-	var wg sync.WaitGroup
 	app := f.sc.App
 	poll := app.Poll.Duration
+	var q appQueue
 	for a := 0; a < f.layout.Accounts(); a++ {
 		if unit(f.seed^0xa99^uint64(a)) >= app.Active || poll <= 0 {
 			continue
 		}
-		u := f.newApp(a)
 		first := f.plan.start.Add(time.Duration(unit(f.seed^0xf1^uint64(a)) * float64(poll)))
-		wg.Go(func() { u.pollLoop(ctx, first, poll) })
+		q = append(q, appTask{at: first, u: f.newApp(a), every: poll})
 	}
 	for i := range f.plan.outages {
 		o := &f.plan.outages[i]
@@ -67,33 +91,74 @@ func (f *Fleet) runApps(ctx context.Context) {
 				continue
 			}
 			at := end.Add(time.Duration(unit(f.seed^0x0be^uint64(o.index+1)<<40^uint64(a)) * float64(app.SurgeWindow.Duration)))
-			u := f.newApp(a)
-			wg.Go(func() {
-				if sleepUntil(ctx, at) {
-					u.open(ctx, at)
+			q = append(q, appTask{at: at, u: f.newApp(a)})
+		}
+	}
+	heap.Init(&q)
+	var mu sync.Mutex // guards q: workers put polls back
+	kick := make(chan struct{}, 1)
+	work := make(chan appTask)
+	var wg sync.WaitGroup
+	for w := 0; w < DefaultAppConns; w++ {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case t := <-work:
+					t.u.act(ctx, t)
+					if next := t.at.Add(t.every); t.every > 0 && next.Before(f.plan.end) {
+						mu.Lock()
+						heap.Push(&q, appTask{at: next, u: t.u, every: t.every})
+						mu.Unlock()
+						select {
+						case kick <- struct{}{}:
+						default:
+						}
+					}
 				}
-			})
+			}
+		})
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		mu.Lock()
+		if len(q) > 0 && !q[0].at.After(time.Now()) {
+			t := heap.Pop(&q).(appTask)
+			mu.Unlock()
+			select {
+			case work <- t:
+			case <-ctx.Done():
+			}
+			continue
+		}
+		d := time.Hour
+		if len(q) > 0 {
+			d = time.Until(q[0].at)
+		}
+		mu.Unlock()
+		timer.Reset(d)
+		select {
+		case <-ctx.Done():
+		case <-timer.C:
+		case <-kick:
 		}
 	}
 	wg.Wait()
 }
 
-// pollLoop polls on a fixed schedule: latency counts from each poll's
-// intended time, so a slow target shows in the tail instead of slowing the
-// schedule down.
-func (u *appUser) pollLoop(ctx context.Context, first time.Time, every time.Duration) {
-	for at := first; at.Before(u.f.plan.end); at = at.Add(every) {
-		if !sleepUntil(ctx, at) {
-			return
-		}
-		if u.cursor == "" {
-			u.open(ctx, at)
-			continue
-		}
-		u.listPages(ctx, at, 1)
-		if u.dice(0x11fe) < u.f.sc.App.Live {
-			u.live(ctx)
-		}
+// act runs one app action: a poll on a fixed schedule (latency counts from
+// its intended time, so a slow target shows in the tail instead of slowing
+// the schedule down) or an opening of the app.
+func (u *appUser) act(ctx context.Context, t appTask) {
+	if t.every == 0 || u.cursor == "" {
+		u.open(ctx, t.at)
+		return
+	}
+	u.listPages(ctx, t.at, 1)
+	if u.dice(0x11fe) < u.f.sc.App.Live {
+		u.live(ctx)
 	}
 }
 

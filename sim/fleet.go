@@ -259,7 +259,7 @@ func makeDialers(host string, cameras int) []*websocket.Dialer {
 		return &websocket.Dialer{
 			NetDialContext:   nd.DialContext,
 			HandshakeTimeout: dialTimeout,
-			ReadBufferSize:   256,
+			ReadBufferSize:   128, // acks, welcomes and live requests are tens of bytes
 			WriteBufferSize:  4096,
 			WriteBufferPool:  writePool,
 		}

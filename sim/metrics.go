@@ -37,9 +37,9 @@ func NewHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, h
 // hdrhistogram-go has no locks, so each recorder's histograms are touched
 // only under that recorder's mutex; with stripes chosen by camera, two
 // goroutines rarely contend and no histogram is written concurrently. A
-// recorder holds eight histograms of about 180 KB each, so a few suffice:
-// a record takes well under a microsecond under its lock.
-const stripes = 4
+// recorder holds eight histograms of about 230 KB each, so two suffice: a
+// record takes well under a microsecond under its lock.
+const stripes = 2
 
 type recorder struct {
 	mu    sync.Mutex

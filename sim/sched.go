@@ -12,7 +12,7 @@ import (
 // work (capture an event, go down, come back, retry) runs on these when it
 // falls due. A tick is short; a write that stalls on a slow target holds
 // one worker at most for the write time-out, and shows as generator lag.
-const DefaultTickWorkers = 128
+const DefaultTickWorkers = 32
 
 // sched wakes cameras at their times: a heap of wake times, one clock
 // goroutine and a pool of tick workers.
