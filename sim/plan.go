@@ -106,16 +106,3 @@ func (p *plan) windowFor(o *outage, cam, account int, l *Layout) (window, bool) 
 	}
 	return window{down: down, up: down.Add(o.down), mode: o.mode}, true
 }
-
-// affected counts the camera-outage windows of the whole plan.
-func (p *plan) affected(l *Layout) int64 {
-	var n int64
-	for i := range p.outages {
-		for cam := 0; cam < l.Cameras(); cam++ {
-			if _, ok := p.windowFor(&p.outages[i], cam, l.AccountOf(cam), l); ok {
-				n++
-			}
-		}
-	}
-	return n
-}
