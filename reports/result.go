@@ -28,34 +28,33 @@ const (
 
 // Result is one drill's outcome, judged: the herd.result/v1 document.
 type Result struct {
-	Schema         string                 `json:"schema"`
-	HerdVersion    string                 `json:"herd_version"`
-	Scenario       string                 `json:"scenario"`
-	ScenarioSource string                 `json:"scenario_source"`
-	Seed           uint64                 `json:"seed"`
-	Cameras        int                    `json:"cameras"`
-	Accounts       int                    `json:"accounts"`
-	Policy         string                 `json:"policy"`
-	Target         TargetInfo             `json:"target"`
-	Started        time.Time              `json:"started"`
-	Ended          time.Time              `json:"ended"`
-	DurationMs     int64                  `json:"duration_ms"`
-	Verdict        string                 `json:"verdict"`
-	Reasons        []string               `json:"reasons"`
-	Interrupted    bool                   `json:"interrupted"`
-	Thresholds     []ThresholdResult      `json:"thresholds"`
-	Violations     Violations             `json:"violations"`
-	Recovery       Recovery               `json:"recovery"`
-	Latency        map[string]Latency     `json:"latency"`
-	Events         Events                 `json:"events"`
-	Errors         Errors                 `json:"errors"`
-	Counts         map[string]int64       `json:"counts"`
-	Audit          Audit                  `json:"audit"`
-	Phases         []sim.PhaseSpan        `json:"phases"`
-	OutageEnds     []time.Time            `json:"outage_ends"`
-	Curve          Curve                  `json:"curve"`
-	Generator      Generator              `json:"generator"`
-	Extra          map[string]interface{} `json:"extra,omitempty"`
+	Schema         string             `json:"schema"`
+	HerdVersion    string             `json:"herd_version"`
+	Scenario       string             `json:"scenario"`
+	ScenarioSource string             `json:"scenario_source"`
+	Seed           uint64             `json:"seed"`
+	Cameras        int                `json:"cameras"`
+	Accounts       int                `json:"accounts"`
+	Policy         string             `json:"policy"`
+	Target         TargetInfo         `json:"target"`
+	Started        time.Time          `json:"started"`
+	Ended          time.Time          `json:"ended"`
+	DurationMs     int64              `json:"duration_ms"`
+	Verdict        string             `json:"verdict"`
+	Reasons        []string           `json:"reasons"`
+	Interrupted    bool               `json:"interrupted"`
+	Thresholds     []ThresholdResult  `json:"thresholds"`
+	Violations     Violations         `json:"violations"`
+	Recovery       Recovery           `json:"recovery"`
+	Latency        map[string]Latency `json:"latency"`
+	Events         Events             `json:"events"`
+	Errors         Errors             `json:"errors"`
+	Counts         map[string]int64   `json:"counts"`
+	Audit          Audit              `json:"audit"`
+	Phases         []sim.PhaseSpan    `json:"phases"`
+	OutageEnds     []time.Time        `json:"outage_ends"`
+	Curve          Curve              `json:"curve"`
+	Generator      Generator          `json:"generator"`
 }
 
 // TargetInfo says what was drilled.
