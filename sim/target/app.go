@@ -181,25 +181,33 @@ func (s *Server) handleThumbnail(w http.ResponseWriter, r *http.Request, id stri
 		writeError(w, http.StatusNotFound, "no such event")
 		return
 	}
-	if !s.faults.Has(IDOR) {
-		owner, err := s.lookupAccount(r.Context(), keyEvent+id)
-		switch {
-		case errors.Is(err, errUnknown):
-			writeError(w, http.StatusNotFound, "no such event")
-			return
-		case err != nil:
-			s.stats.appShed.Add(1)
-			shed(w, time.Second, err.Error())
-			return
-		case !s.owns(caller, owner):
-			writeError(w, http.StatusForbidden, "not your event")
-			return
-		}
+	if !s.faults.Has(IDOR) && !s.ownedBy(w, r, caller, keyEvent+id, "event") {
+		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(ev.thumb)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(ev.thumb)
+}
+
+// ownedBy checks, through the registry, that the thing under key belongs
+// to caller's account, and answers the request itself when it does not:
+// 404 unknown, 403 another account's, 503 when the look-up is shed.
+func (s *Server) ownedBy(w http.ResponseWriter, r *http.Request, caller, key, what string) bool {
+	owner, err := s.lookupAccount(r.Context(), key)
+	switch {
+	case errors.Is(err, errUnknown):
+		writeError(w, http.StatusNotFound, "no such "+what)
+		return false
+	case err != nil:
+		s.stats.appShed.Add(1)
+		shed(w, time.Second, err.Error())
+		return false
+	case !s.owns(caller, owner):
+		writeError(w, http.StatusForbidden, "not your "+what)
+		return false
+	}
+	return true
 }
 
 // handleLive is POST /v1/devices/{device}/live.
@@ -213,20 +221,8 @@ func (s *Server) handleLive(w http.ResponseWriter, r *http.Request, device strin
 			writeError(w, http.StatusNotFound, "no such device")
 			return
 		}
-	} else {
-		owner, err := s.lookupAccount(r.Context(), keyDevice+device)
-		switch {
-		case errors.Is(err, errUnknown):
-			writeError(w, http.StatusNotFound, "no such device")
-			return
-		case err != nil:
-			s.stats.appShed.Add(1)
-			shed(w, time.Second, err.Error())
-			return
-		case !s.owns(caller, owner):
-			writeError(w, http.StatusForbidden, "not your device")
-			return
-		}
+	} else if !s.ownedBy(w, r, caller, keyDevice+device, "device") {
+		return
 	}
 	ss := s.sessions.route(device)
 	if ss == nil {
