@@ -24,6 +24,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/gorilla/websocket"
 
+	"github.com/herd-drill/herd/internal/loopback"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim/backoff"
 	"github.com/herd-drill/herd/sim/oracle"
@@ -123,13 +124,6 @@ func WithQuietTimeout(d time.Duration) Option {
 	}
 }
 
-// WithStart fixes the wall-clock instant the first phase starts, so several
-// processes run one simultaneous herd. Without it the plan starts once the
-// initial ramp has had time to connect the fleet.
-func WithStart(t time.Time) Option {
-	return func(f *Fleet) error { f.start = t; return nil }
-}
-
 // WithMaxDialing bounds how many cameras of this process are in the
 // connect handshake at once (DefaultMaxDialing).
 func WithMaxDialing(n int) Option {
@@ -164,7 +158,6 @@ type Fleet struct {
 	rampRate      float64
 	maxDialing    int
 	quietTimeout  time.Duration
-	start         time.Time
 	progressEvery time.Duration
 	progress      func(Progress)
 	planEnd       func()
@@ -250,28 +243,18 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 }
 
 // makeDialers returns the dialers cameras use: against a loopback IPv4
-// target, one per source address 127.0.0.2, 127.0.0.3, … so that no
-// address carries more than DefaultPerSource sockets (one loopback address
-// has ~28k ephemeral ports and slows well before that).
+// target, one per source address, DefaultPerSource cameras each.
 func makeDialers(host string, cameras int) []*websocket.Dialer {
-	mk := func(local net.Addr) *websocket.Dialer {
+	var out []*websocket.Dialer
+	for _, local := range loopback.Sources(host, cameras, DefaultPerSource) {
 		nd := &net.Dialer{Timeout: dialTimeout, LocalAddr: local}
-		return &websocket.Dialer{
+		out = append(out, &websocket.Dialer{
 			NetDialContext:   nd.DialContext,
 			HandshakeTimeout: dialTimeout,
 			ReadBufferSize:   128, // acks, welcomes and live requests are tens of bytes
 			WriteBufferSize:  4096,
 			WriteBufferPool:  writePool,
-		}
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
-		return []*websocket.Dialer{mk(nil)}
-	}
-	n := (cameras + DefaultPerSource - 1) / DefaultPerSource
-	out := make([]*websocket.Dialer, 0, n)
-	for i := 0; i < n && i < 250; i++ {
-		out = append(out, mk(&net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}))
+		})
 	}
 	return out
 }
@@ -291,9 +274,6 @@ func (f *Fleet) wsURL(account int) string { return f.wsURLs[f.cell(account)] }
 func (f *Fleet) baseURL(account int) string {
 	return strings.TrimSuffix(f.target.Cells[f.cell(account)], "/")
 }
-
-// Oracle returns the fleet's oracle.
-func (f *Fleet) Oracle() *oracle.Oracle { return f.oracle }
 
 // Outcome is everything a run measured: the input of reports.
 type Outcome struct {

@@ -124,15 +124,6 @@ func (l *Layout) Camera(device string) (cam int, account string, ok bool) {
 	return cam, l.Account(cam), true
 }
 
-// AccountIndex maps an account id back to its index.
-func (l *Layout) AccountIndex(account string) (int, bool) {
-	a, ok := parseNumbered(account, "acct-", 7)
-	if !ok || a >= l.Accounts() {
-		return 0, false
-	}
-	return a, true
-}
-
 // DeviceName is the device id of camera index cam: cam-00000117.
 func DeviceName(cam int) string { return numbered("cam-", 8, cam) }
 

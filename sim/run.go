@@ -19,10 +19,7 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	started := time.Now()
 	n := f.layout.Cameras()
 	ramp := time.Duration(float64(n) / f.rampRate * float64(time.Second))
-	if f.start.IsZero() {
-		f.start = started.Add(ramp + time.Second)
-	}
-	f.plan = newPlan(f.sc, f.seed, f.start)
+	f.plan = newPlan(f.sc, f.seed, started.Add(ramp+time.Second))
 	f.setPhase("ramp")
 
 	camCtx, stopCams := context.WithCancel(ctx)

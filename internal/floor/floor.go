@@ -20,6 +20,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/herd-drill/herd/internal/loopback"
 	"github.com/herd-drill/herd/internal/procstat"
 	"github.com/herd-drill/herd/sim/wire"
 )
@@ -192,18 +193,11 @@ func attempt(ctx context.Context, d *websocket.Dialer, ws, device, token string,
 }
 
 func dialersFor(host string, n int) []*websocket.Dialer {
-	mk := func(local net.Addr) *websocket.Dialer {
-		nd := &net.Dialer{Timeout: 30 * time.Second, LocalAddr: local}
-		return &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: 30 * time.Second,
-			ReadBufferSize: 128, WriteBufferSize: 512, WriteBufferPool: writePool}
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() == nil || !ip.IsLoopback() {
-		return []*websocket.Dialer{mk(nil)}
-	}
 	var out []*websocket.Dialer
-	for i := 0; i*DefaultPerSource < n && i < 250; i++ {
-		out = append(out, mk(&net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}))
+	for _, local := range loopback.Sources(host, n, DefaultPerSource) {
+		nd := &net.Dialer{Timeout: 30 * time.Second, LocalAddr: local}
+		out = append(out, &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: 30 * time.Second,
+			ReadBufferSize: 128, WriteBufferSize: 512, WriteBufferPool: writePool})
 	}
 	return out
 }
