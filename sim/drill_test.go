@@ -190,28 +190,35 @@ func TestDrillDetectsEachFault(t *testing.T) {
 // stale-reply is a load bug: a herd reconnecting at once overruns the
 // registry and replies shift; the same fleet ramping up and back gently does not.
 func TestDrillStaleReplyFiresOnlyUnderAHerd(t *testing.T) {
-	// A registry of 1,000 look-ups a second with a 100 ms time-out: the
-	// ramp and a gentle return stay well under it even on a loaded machine
-	// (or under the race detector), a herd of 1,000 at once does not.
+	// A registry of 500 look-ups a second with a 1 s time-out: a herd of
+	// 1,000 at once queues more than a second of look-ups, so some time out
+	// and shift the pool. The gentle runs stay near a third of the capacity,
+	// so a time-out would need a stall of a whole second.
 	cfg := target.Config{
 		Faults:        target.Faults{target.StaleReply: true},
-		LookupService: time.Millisecond, LookupTimeout: 100 * time.Millisecond,
+		LookupService: 2 * time.Millisecond, LookupTimeout: time.Second,
 	}
-	// The apps are the same in both runs and calm: only the reconnect
-	// policy differs.
-	calmApps := func(s string) string {
+	// Both runs ramp up at 200/s and have the same calm apps (40 polling,
+	// 40 opening the app after the outage, few thumbnails); only the
+	// reconnect policy differs. The steady phase outlasts the ramp: an
+	// outage that resets connects still in flight cancels their look-ups,
+	// and a cancelled look-up shifts the stale pool just as a timed-out one
+	// does (the redis-py bug was a cancellation), load or not.
+	calm := func(s string) string {
+		s = strings.Replace(s, "{kind: steady, duration: 1500ms}", "{kind: steady, duration: 6s}", 1)
 		s = strings.Replace(s, "active: 0.3, poll: 500ms", "active: 0.1, poll: 1s", 1)
-		return strings.Replace(s, "surge: 1, surge_window: 500ms, thumbnails: 1", "surge: 0.5, surge_window: 4s, thumbnails: 0.2", 1)
+		return strings.Replace(s, "surge: 1, surge_window: 500ms, thumbnails: 1", "surge: 0.1, surge_window: 4s, thumbnails: 0.05", 1)
 	}
-	herd := drill(t, cfg, calmApps(scenario("immediate", scenarios.ModeReset, "")), 1000, sim.WithRampRate(200))
+	herd := drill(t, cfg, calm(scenario("immediate", scenarios.ModeReset, "")), 1000, sim.WithRampRate(200))
 	t.Logf("immediate: %v", violations(herd))
 	if n := violations(herd)[oracle.CrossAccount] + violations(herd)[oracle.Misaddressed]; n == 0 {
 		t.Errorf("immediate reconnect: no cross_account or misaddressed; violations %v", violations(herd))
 	}
-	gentle := strings.Replace(calmApps(scenario("full-jitter", scenarios.ModeReset, "")), "base: 200ms, cap: 2s", "base: 5s, cap: 5s", 1)
-	gentle = strings.Replace(gentle, "duration: 3s}", "duration: 8s}", 1)
-	calm := drill(t, cfg, gentle, 1000, sim.WithRampRate(200))
-	if calm.Violations.Total() != 0 {
-		t.Errorf("gentle ramp: violations %v, want none; evidence %+v", violations(calm), calm.Violations.Evidence[:min(3, len(calm.Violations.Evidence))])
+	// Full jitter over 10 s: the fleet returns at about 100 cameras a second.
+	gentle := strings.Replace(calm(scenario("full-jitter", scenarios.ModeReset, "")), "base: 200ms, cap: 2s", "base: 10s, cap: 10s", 1)
+	gentle = strings.Replace(gentle, "{kind: settle, duration: 3s}", "{kind: settle, duration: 13s}", 1)
+	quiet := drill(t, cfg, gentle, 1000, sim.WithRampRate(200))
+	if quiet.Violations.Total() != 0 {
+		t.Errorf("gentle return: violations %v, want none; evidence %+v", violations(quiet), quiet.Violations.Evidence[:min(3, len(quiet.Violations.Evidence))])
 	}
 }
