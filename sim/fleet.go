@@ -303,7 +303,7 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 func makeDialers(host string, cameras, offset int) []*websocket.Dialer {
 	var out []*websocket.Dialer
 	for _, local := range loopback.Sources(host, cameras, DefaultPerSource, offset) {
-		nd := &net.Dialer{Timeout: dialTimeout, LocalAddr: local}
+		nd := &net.Dialer{Timeout: dialTimeout, LocalAddr: local, Control: loopback.Control}
 		out = append(out, &websocket.Dialer{
 			NetDialContext:   nd.DialContext,
 			HandshakeTimeout: dialTimeout,

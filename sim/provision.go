@@ -15,23 +15,31 @@ import (
 )
 
 // Provision registers the fleet with every target cell.
-func (f *Fleet) Provision(ctx context.Context) error { return Provision(ctx, f.layout, f.target) }
+func (f *Fleet) Provision(ctx context.Context) error {
+	return ProvisionAccounts(ctx, f.layout, f.target, func(a int) bool { return a%f.shards == f.shard })
+}
 
 // Provision registers layout l with every cell of t: each cell gets the
 // accounts herd routes to it, streamed as herd/1 JSON Lines.
 func Provision(ctx context.Context, l *Layout, t Target) error {
+	return ProvisionAccounts(ctx, l, t, func(int) bool { return true })
+}
+
+// ProvisionAccounts registers the accounts a of l for which keep(a) is
+// true (a shard's), each with its cell.
+func ProvisionAccounts(ctx context.Context, l *Layout, t Target, keep func(a int) bool) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for cell := range t.Cells {
-		g.Go(func() error { return provisionCell(ctx, l, t, cell) })
+		g.Go(func() error { return provisionCell(ctx, l, t, cell, keep) })
 	}
 	return g.Wait()
 }
 
-func provisionCell(ctx context.Context, l *Layout, t Target, cell int) error {
+func provisionCell(ctx context.Context, l *Layout, t Target, cell int, keep func(a int) bool) error {
 	pr, pw := io.Pipe()
 	go func() {
-		err := l.Export(pw, func(a int) bool { return CellOf(AccountName(a), len(t.Cells)) == cell })
+		err := l.Export(pw, func(a int) bool { return keep(a) && CellOf(AccountName(a), len(t.Cells)) == cell })
 		pw.CloseWithError(err)
 	}()
 	url := strings.TrimSuffix(t.Cells[cell], "/") + wire.PathFleet

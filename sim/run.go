@@ -40,6 +40,9 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 			f.sched.at(c, c.attemptAt)
 		}
 	}
+	// A start instant shared with other shards may lie ahead: the curve and
+	// the engine begin at it.
+	sleepUntil(ctx, started)
 	// The engine: the scheduler's tick workers and the dial workers, at most
 	// maxDialing cameras in the handshake at once.
 	var engine sync.WaitGroup

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,6 +50,11 @@ func startChild(name string, args []string, env []string, forward io.Writer) (*c
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), env...)
+	if os.Getenv("GOMAXPROCS") == "" && runtime.NumCPU() <= 4 {
+		// Many herd processes share a few cores: one P each keeps their
+		// runtimes from spinning against each other.
+		cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+	}
 	cmd.SysProcAttr = childAttr()
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +46,10 @@ type runFlags struct {
 	workers     int
 	cells       int
 	parts       string
+	shard       string
+	shards      int
+	startAt     string
+	keyFile     string
 }
 
 func newRunCmd() *cobra.Command {
@@ -67,7 +72,8 @@ or violations failed, 130 interrupted (partial results are still written).`,
   herd run --cameras 5000 --policy immediate --out result.json
   herd run --target-fault stale-reply --policy immediate
   herd run az-outage --time-scale 0.5
-  herd run my-drill.yaml --target http://10.0.0.5:8080 --admin-token "$TOKEN"`,
+  herd run my-drill.yaml --target http://10.0.0.5:8080 --admin-token "$TOKEN"
+  herd run --shard 1/4 --key-file key.hex --start-at 2026-12-01T10:00:00Z --target http://10.0.0.5:8080 --out shard-1.json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			name := scenarios.Default
@@ -87,7 +93,7 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.StringVar(&fl.out, "out", "", "write the herd.result/v1 JSON here (atomically)")
 	f.Float64Var(&fl.timeScale, "time-scale", 1, "multiply every scenario duration by this (e.g. 0.2 for a quick CI drill)")
 	f.Float64Var(&fl.rampRate, "ramp-rate", sim.DefaultRampRate, "connects per second while the fleet first connects")
-	f.IntVar(&fl.maxDialing, "max-dialing", sim.DefaultMaxDialing, "cameras in the connect handshake at once, per process")
+	f.IntVar(&fl.maxDialing, "max-dialing", sim.DefaultMaxDialing, "cameras in the connect handshake at once (split between worker processes)")
 	f.BoolVar(&fl.quiet, "quiet", false, "no progress lines on stderr")
 	f.StringVar(&fl.memProfile, "memprofile", "", "write a heap profile here when the last phase ends (for herd's own benchmarks)")
 	_ = f.MarkHidden("memprofile")
@@ -95,6 +101,10 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.IntVar(&fl.workers, "workers", 0, "fleet worker processes (default: as many as the open-file limit needs)")
 	f.IntVar(&fl.cells, "cells", 0, "built-in target cell processes (default: as many as the open-file limit needs)")
 	f.StringVar(&fl.parts, "parts", "", "with worker processes, also keep each worker's own result in this directory")
+	f.StringVar(&fl.shard, "shard", "", "run shard I of N of the fleet (I/N, from 0), for runs on several machines; merge the results with 'herd merge'")
+	f.IntVar(&fl.shards, "shards", 0, "run one of N shards, its index from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)")
+	f.StringVar(&fl.startAt, "start-at", "", "start at this RFC 3339 instant (shards of one run share it, so the herd is simultaneous)")
+	f.StringVar(&fl.keyFile, "key-file", "", "oracle key (hex, from 'herd key') shared by the shards of one run")
 	return c
 }
 
@@ -166,8 +176,14 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	info := reports.TargetInfo{Faults: []string{}}
 	tgt := sim.Target{AdminToken: fl.adminToken}
 	embedded := fl.target == ""
-	plan, err := planProcesses(d.sc, embedded, fl.workers, fl.cells)
+	sh, err := shardOptions(c, fl, embedded)
 	if err != nil {
+		return err
+	}
+	var plan processPlan
+	if sh.shards > 1 {
+		plan = processPlan{workers: 1}
+	} else if plan, err = planProcesses(d.sc, embedded, fl.workers, fl.cells); err != nil {
 		return usagef(c, err)
 	}
 
@@ -188,7 +204,10 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 			if err != nil {
 				return err
 			}
-			var extra []string
+			// On a machine the fleet shares with the target, a 25 ms look-up
+			// time-out measures the CPU scheduler rather than the target:
+			// the cells wait 250 ms. (herd target --cells keeps 25 ms.)
+			extra := []string{"--lookup-timeout=" + cellLookupTimeout.String()}
 			if fl.faults != "" {
 				extra = append(extra, "--fault="+fl.faults)
 			}
@@ -219,7 +238,7 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	}
 	info.URLs = tgt.Cells
 
-	opts := []sim.Option{sim.WithRampRate(fl.rampRate), sim.WithMaxDialing(fl.maxDialing)}
+	opts := append([]sim.Option{sim.WithRampRate(fl.rampRate), sim.WithMaxDialing(fl.maxDialing)}, sh.opts...)
 	if !fl.quiet {
 		opts = append(opts, sim.WithProgress(fl.progressInt, func(p sim.Progress) {
 			fmt.Fprintf(stderr, "herd: %-10s %6.1fs  connected %d/%d  connects/s %.0f  acked %d  errors %d  violations %d\n",
@@ -238,6 +257,9 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		}))
 	}
 	if plan.workers > 1 {
+		if len(sh.opts) > 0 {
+			return usagef(c, errors.New("--start-at and --key-file apply to a run in one process or a --shard; this fleet needs worker processes"))
+		}
 		return runCoordinated(c, d, tgt, info, fl, plan)
 	}
 	fleet, err := sim.New(d.sc, d.layout, tgt, opts...)
@@ -259,6 +281,68 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	res := reports.Build(d.sc, out, info, herdVersion())
 	return finish(c, res, fl.out)
 }
+
+// shardSetup is what --shard, --shards, --start-at and --key-file ask for.
+type shardSetup struct {
+	shard, shards int
+	opts          []sim.Option
+}
+
+func shardOptions(c *cobra.Command, fl *runFlags, embedded bool) (shardSetup, error) {
+	sh := shardSetup{shards: 1}
+	switch {
+	case fl.shard != "" && fl.shards != 0:
+		return sh, usagef(c, errors.New("give --shard I/N or --shards N, not both"))
+	case fl.shard != "":
+		i, n, ok := strings.Cut(fl.shard, "/")
+		var err1, err2 error
+		sh.shard, err1 = strconv.Atoi(i)
+		sh.shards, err2 = strconv.Atoi(n)
+		if !ok || err1 != nil || err2 != nil || sh.shards < 1 || sh.shard < 0 || sh.shard >= sh.shards {
+			return sh, usagef(c, fmt.Errorf("--shard %q: want I/N with 0 <= I < N, e.g. --shard 0/4", fl.shard))
+		}
+	case fl.shards != 0:
+		idx := os.Getenv("JOB_COMPLETION_INDEX")
+		i, err := strconv.Atoi(idx)
+		if fl.shards < 1 || err != nil || i < 0 || i >= fl.shards {
+			return sh, usagef(c, fmt.Errorf("--shards %d takes the shard's index from JOB_COMPLETION_INDEX, which is %q: want 0 to %d (or use --shard I/N)", fl.shards, idx, fl.shards-1))
+		}
+		sh.shard, sh.shards = i, fl.shards
+	}
+	if sh.shards > 1 {
+		if embedded {
+			return sh, usagef(c, errors.New("--shard needs --target: the shards of a run must drill one target (start one with 'herd target')"))
+		}
+		if fl.keyFile == "" {
+			return sh, usagef(c, errors.New("--shard needs --key-file: every shard must seal and check provenance with one key (make one with 'herd key > key.hex')"))
+		}
+		sh.opts = append(sh.opts, sim.WithShard(sh.shard, sh.shards))
+	}
+	if fl.keyFile != "" {
+		k, err := readKeyFile(fl.keyFile)
+		if err != nil {
+			return sh, usagef(c, fmt.Errorf("--key-file: %w", err))
+		}
+		sh.opts = append(sh.opts, sim.WithKey(k))
+	}
+	if fl.startAt != "" {
+		t, err := time.Parse(time.RFC3339, fl.startAt)
+		if err != nil {
+			return sh, usagef(c, fmt.Errorf("--start-at %q: want an RFC 3339 instant such as 2026-12-01T10:00:00Z", fl.startAt))
+		}
+		if late := time.Since(t); late > 0 {
+			return sh, usagef(c, fmt.Errorf("--start-at %s is %s in the past: the shards would not start together; give a later instant", fl.startAt, late.Round(time.Second)))
+		}
+		sh.opts = append(sh.opts, sim.WithStart(t))
+	} else if sh.shards > 1 {
+		logf(c.ErrOrStderr(), fl.quiet, "warning: --shard without --start-at starts now; other shards will not be simultaneous")
+	}
+	return sh, nil
+}
+
+// cellLookupTimeout is the registry look-up time-out of the cells herd run
+// starts for its built-in target.
+const cellLookupTimeout = 250 * time.Millisecond
 
 // runCoordinated provisions the fleet, checks the target, and runs the
 // drill on worker processes.

@@ -84,6 +84,10 @@ func planProcesses(sc *scenarios.Scenario, embedded bool, forcedWorkers, forcedC
 	return p, nil
 }
 
+// minDialingPerWorker is the least of --max-dialing a worker gets when
+// the run's total is split between workers.
+const minDialingPerWorker = 64
+
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 
 // workerRun is one worker process of a coordinated drill.
@@ -148,7 +152,7 @@ func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.Ta
 		spec := workerSpec{
 			Scenario: d.sc.Source, ScenarioYAML: yml, Cameras: d.layout.Cameras(), Seed: d.sc.Fleet.Seed,
 			Shard: w.shard, Shards: p.workers, Target: tgt, TargetInfo: info, Key: hex.EncodeToString(key.Bytes()),
-			RampRate: fl.rampRate, MaxDialing: fl.maxDialing, SourceOffset: offset, Progress: time.Second, Out: w.out,
+			RampRate: fl.rampRate, MaxDialing: max(minDialingPerWorker, fl.maxDialing/p.workers), SourceOffset: offset, Progress: time.Second, Out: w.out,
 		}
 		offset += max(1, ceilDiv(w.cameras, sim.DefaultPerSource))
 		ch, err := startChild(fmt.Sprintf("worker %d", w.shard), []string{"worker"}, nil, nil)
