@@ -3,7 +3,9 @@ package reports
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"flag"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -254,7 +256,7 @@ func svgMarks(t *testing.T, page string) (plots [][]map[string]string, knees []s
 		for {
 			tok, err := d.Token()
 			if err != nil {
-				if err.Error() != "EOF" {
+				if !errors.Is(err, io.EOF) {
 					t.Fatalf("SVG is not well-formed: %v\n%s", err, s)
 				}
 				break
