@@ -200,8 +200,8 @@ func (p *capPlot) knee(k Knee) {
 
 func (p *capPlot) String() string { return p.b.String() + "</svg>" }
 
-// noData is the plot shown when there is nothing to draw.
-func noData(label, why string) string {
+// capNoData is the plot shown when there is nothing to draw.
+func capNoData(label, why string) string {
 	return fmt.Sprintf(`<svg viewBox="0 0 %.0f 60" role="img" aria-label="%s"><text x="%.0f" y="34" text-anchor="middle">%s</text></svg>`,
 		capPlotW, template.HTMLEscapeString(label), capPlotW/2, template.HTMLEscapeString(why))
 }
@@ -212,7 +212,7 @@ const capCurveSamples = 160
 func throughputSVG(c *Capacity) string {
 	const label = "Throughput against fleet size"
 	if len(c.Points) == 0 {
-		return noData(label, "no drills")
+		return capNoData(label, "no drills")
 	}
 	xMax, yMax := 0.0, 0.0
 	for _, pt := range c.Points {
@@ -262,7 +262,7 @@ func throughputSVG(c *Capacity) string {
 func recoverySVG(c *Capacity) string {
 	const label = "Recovery time against fleet size"
 	if len(c.Points) == 0 {
-		return noData(label, "no drills")
+		return capNoData(label, "no drills")
 	}
 	xMax, yMax := 0.0, 0.0
 	for _, pt := range c.Points {

@@ -20,20 +20,20 @@ import (
 // go test ./reports -run Capacity -update-capacity
 var updateCapacity = flag.Bool("update-capacity", false, "rewrite the capacity golden files in testdata")
 
-func pass(n int, eps float64) CapacityPoint {
+func passPoint(n int, eps float64) CapacityPoint {
 	t99, t100 := float64(n)*2, float64(n)*3
 	return CapacityPoint{Cameras: n, Verdict: Pass, Throughput: eps, RecoveryT99Ms: &t99, RecoveryT100Ms: &t100,
 		FailedThresholds: []string{}, ResultFile: "results/" + strconv.Itoa(n) + ".json"}
 }
 
-func fail(n int, eps float64, failed ...string) CapacityPoint {
-	p := pass(n, eps)
+func failPoint(n int, eps float64, failed ...string) CapacityPoint {
+	p := passPoint(n, eps)
 	p.Verdict, p.FailedThresholds = Fail, append([]string{}, failed...)
 	return p
 }
 
 func TestKneeOf(t *testing.T) {
-	violated := pass(3000, 1)
+	violated := passPoint(3000, 1)
 	violated.Violations = 2 // passed only because the scenario allows violations
 	cases := []struct {
 		name         string
@@ -44,20 +44,20 @@ func TestKneeOf(t *testing.T) {
 		noteContains []string
 	}{
 		{name: "none", points: nil, noteContains: []string{"No sizes were drilled."}},
-		{name: "all pass", points: []CapacityPoint{pass(1000, 1), pass(4000, 1), pass(2000, 1)},
+		{name: "all pass", points: []CapacityPoint{passPoint(1000, 1), passPoint(4000, 1), passPoint(2000, 1)},
 			knee: 4000, largest: 4000, noteContains: []string{"at or above 4000", "drill larger sizes"}},
-		{name: "all fail", points: []CapacityPoint{fail(2000, 1, "x"), fail(1000, 1, "x")},
+		{name: "all fail", points: []CapacityPoint{failPoint(2000, 1, "x"), failPoint(1000, 1, "x")},
 			first: 1000, largest: 2000, noteContains: []string{"Every size failed", "below 1000 cameras"}},
-		{name: "clean knee", points: []CapacityPoint{pass(1000, 1), pass(2000, 1), fail(4000, 1, "recovery.t99 < 60s"), fail(8000, 1, "x")},
+		{name: "clean knee", points: []CapacityPoint{passPoint(1000, 1), passPoint(2000, 1), failPoint(4000, 1, "recovery.t99 < 60s"), failPoint(8000, 1, "x")},
 			knee: 2000, first: 4000, largest: 8000, noteContains: []string{"2000 cameras is the largest size", "4000 failed."}},
-		{name: "smaller failed, larger passed", points: []CapacityPoint{fail(1000, 1, "x"), pass(2000, 1), fail(3000, 1, "x"), pass(4000, 1), fail(8000, 1)},
+		{name: "smaller failed, larger passed", points: []CapacityPoint{failPoint(1000, 1, "x"), passPoint(2000, 1), failPoint(3000, 1, "x"), passPoint(4000, 1), failPoint(8000, 1)},
 			knee: 4000, first: 8000, below: []int{1000, 3000}, largest: 8000,
 			noteContains: []string{"But 1000 and 3000 failed although 4000 passed", "rerun those sizes"}},
-		{name: "violations fail a size even with a pass verdict", points: []CapacityPoint{pass(1000, 1), violated},
+		{name: "violations fail a size even with a pass verdict", points: []CapacityPoint{passPoint(1000, 1), violated},
 			knee: 1000, first: 3000, largest: 3000},
-		{name: "a size passes only if every drill of it passed", points: []CapacityPoint{pass(1000, 1), pass(2000, 1), fail(2000, 1, "x")},
+		{name: "a size passes only if every drill of it passed", points: []CapacityPoint{passPoint(1000, 1), passPoint(2000, 1), failPoint(2000, 1, "x")},
 			knee: 1000, first: 2000, largest: 2000},
-		{name: "repeated failure below", points: []CapacityPoint{pass(1000, 1), fail(1000, 1), pass(2000, 1)},
+		{name: "repeated failure below", points: []CapacityPoint{passPoint(1000, 1), failPoint(1000, 1), passPoint(2000, 1)},
 			knee: 2000, below: []int{1000}, largest: 2000, noteContains: []string{"But 1000 failed although 2000 passed", "rerun that size"}},
 	}
 	for _, tc := range cases {
@@ -109,9 +109,9 @@ func TestNewCapacity(t *testing.T) {
 	truth := USL{Lambda: 0.1, Sigma: 0.02, Kappa: 1e-8}
 	var pts []CapacityPoint
 	for _, n := range []int{8000, 1000, 4000, 2000, 16000} {
-		pts = append(pts, pass(n, truth.At(float64(n))))
+		pts = append(pts, passPoint(n, truth.At(float64(n))))
 	}
-	pts = append(pts, fail(32000, 0, "events.acked > 0"))
+	pts = append(pts, failPoint(32000, 0, "events.acked > 0"))
 	c := NewCapacity("aws-outage", 7, pts)
 	var sizes []int
 	for _, p := range c.Points {
@@ -139,7 +139,7 @@ func TestNewCapacity(t *testing.T) {
 		t.Errorf("fit %+v (error %q), want %+v over 5 points", c.Fit, c.FitError, truth)
 	}
 
-	few := NewCapacity("aws-outage", 7, []CapacityPoint{pass(1000, 100), pass(2000, 190), fail(4000, 0)})
+	few := NewCapacity("aws-outage", 7, []CapacityPoint{passPoint(1000, 100), passPoint(2000, 190), failPoint(4000, 0)})
 	if few.Fit != nil || !strings.Contains(few.FitError, "at least 3 distinct sizes, got 2") {
 		t.Errorf("fit %+v, error %q; want no fit and the reason", few.Fit, few.FitError)
 	}
@@ -151,18 +151,18 @@ func TestNewCapacity(t *testing.T) {
 func capacityFixture() *Capacity {
 	truth := USL{Lambda: 0.1, Sigma: 0.002, Kappa: 4e-8}
 	at := func(n int, wobble float64) float64 { return truth.At(float64(n)) * wobble }
-	p1000 := pass(1000, at(1000, 1.01))
-	p2000 := fail(2000, at(2000, 0.98))
+	p1000 := passPoint(1000, at(1000, 1.01))
+	p2000 := failPoint(2000, at(2000, 0.98))
 	p2000.Violations = 1
 	p2000.FailedThresholds = []string{}
-	p8000 := fail(8000, at(8000, 0.99), "recovery.t99 < 20s", "connect.p99 < 1s")
+	p8000 := failPoint(8000, at(8000, 0.99), "recovery.t99 < 20s", "connect.p99 < 1s")
 	p8000.ConnectP99Ms, p8000.AckP99Ms, p8000.ErrorRate = 1520.5, 80.25, 0.0123
-	p16000 := fail(16000, at(16000, 1.02), "recovery.t100 < 60s")
+	p16000 := failPoint(16000, at(16000, 1.02), "recovery.t100 < 60s")
 	p16000.RecoveryT100Ms = nil
-	p32000 := fail(32000, 0, "events.acked > 0", "recovery.t99 < 20s")
+	p32000 := failPoint(32000, 0, "events.acked > 0", "recovery.t99 < 20s")
 	p32000.RecoveryT99Ms, p32000.RecoveryT100Ms = nil, nil
 	c := NewCapacity("aws-outage <fleet & co>", 42,
-		[]CapacityPoint{p8000, p1000, p2000, pass(4000, at(4000, 1)), pass(3000, at(3000, 1.005)), p16000, p32000})
+		[]CapacityPoint{p8000, p1000, p2000, passPoint(4000, at(4000, 1)), passPoint(3000, at(3000, 1.005)), p16000, p32000})
 	// Fits may differ in their last bits where a compiler fuses
 	// multiply-adds; the golden files hold six significant digits.
 	if u := c.Fit; u != nil {
@@ -174,7 +174,7 @@ func capacityFixture() *Capacity {
 	return c
 }
 
-func golden(t *testing.T, name string, got []byte) {
+func goldenCapacity(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)
 	if *updateCapacity {
@@ -216,8 +216,8 @@ func TestCapacityGolden(t *testing.T) {
 	if err := WriteCapacityHTML(&page, c); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "capacity.golden.json", js.Bytes())
-	golden(t, "capacity.golden.html", page.Bytes())
+	goldenCapacity(t, "capacity.golden.json", js.Bytes())
+	goldenCapacity(t, "capacity.golden.html", page.Bytes())
 }
 
 func TestCapacityJSONRoundTrip(t *testing.T) {
@@ -360,7 +360,7 @@ func TestCapacityHTML(t *testing.T) {
 func TestCapacityHTMLWithoutData(t *testing.T) {
 	for _, c := range []*Capacity{
 		NewCapacity("empty", 1, nil),
-		NewCapacity("two", 1, []CapacityPoint{pass(1000, 10), pass(2000, 20)}),
+		NewCapacity("two", 1, []CapacityPoint{passPoint(1000, 10), passPoint(2000, 20)}),
 	} {
 		var b bytes.Buffer
 		if err := WriteCapacityHTML(&b, c); err != nil {
