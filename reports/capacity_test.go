@@ -135,7 +135,7 @@ func TestNewCapacity(t *testing.T) {
 	if c.Fit == nil {
 		t.Fatalf("no fit: %s", c.FitError)
 	}
-	if c.FitError != "" || c.Fit.Points != 5 || !within(c.Fit.Kappa, truth.Kappa, 1e-6, 0) || !within(c.Fit.Sigma, truth.Sigma, 1e-6, 0) {
+	if c.FitError != "" || c.Fit.Points != 5 || !uslWithin(c.Fit.Kappa, truth.Kappa, 1e-6, 0) || !uslWithin(c.Fit.Sigma, truth.Sigma, 1e-6, 0) {
 		t.Errorf("fit %+v (error %q), want %+v over 5 points", c.Fit, c.FitError, truth)
 	}
 

@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// synth samples X(N) of the law at sizes ns, each multiplied by a factor
+// uslSynth samples X(N) of the law at sizes ns, each multiplied by a factor
 // drawn uniformly from [1−noise, 1+noise] with a fixed seed.
-func synth(lambda, sigma, kappa, noise float64, ns ...float64) []USLPoint {
+func uslSynth(lambda, sigma, kappa, noise float64, ns ...float64) []USLPoint {
 	u := USL{Lambda: lambda, Sigma: sigma, Kappa: kappa}
 	rng := rand.New(rand.NewPCG(7, 11))
 	var pts []USLPoint
@@ -23,7 +23,7 @@ func synth(lambda, sigma, kappa, noise float64, ns ...float64) []USLPoint {
 	return pts
 }
 
-func within(got, want, rel, abs float64) bool {
+func uslWithin(got, want, rel, abs float64) bool {
 	return math.Abs(got-want) <= math.Max(rel*math.Abs(want), abs)
 }
 
@@ -39,17 +39,17 @@ func TestFitUSLRecoversParameters(t *testing.T) {
 		minR2                float64
 		peak                 bool
 	}{
-		{name: "retrograde, exact", pts: synth(1000, 0.05, 0.0002, 0, sizes...),
+		{name: "retrograde, exact", pts: uslSynth(1000, 0.05, 0.0002, 0, sizes...),
 			lambda: 1000, sigma: 0.05, kappa: 0.0002, rel: 1e-6, minR2: 0.999999, peak: true},
-		{name: "camera scale, exact", pts: synth(6, 0.02, 2e-7, 0, camSizes...),
+		{name: "camera scale, exact", pts: uslSynth(6, 0.02, 2e-7, 0, camSizes...),
 			lambda: 6, sigma: 0.02, kappa: 2e-7, rel: 1e-6, minR2: 0.999999, peak: true},
-		{name: "contention only, exact", pts: synth(50, 0.1, 0, 0, sizes...),
+		{name: "contention only, exact", pts: uslSynth(50, 0.1, 0, 0, sizes...),
 			lambda: 50, sigma: 0.1, kappa: 0, rel: 1e-6, absKappa: 1e-12, minR2: 0.999999},
-		{name: "linear, exact", pts: synth(3, 0, 0, 0, sizes...),
+		{name: "linear, exact", pts: uslSynth(3, 0, 0, 0, sizes...),
 			lambda: 3, sigma: 0, kappa: 0, rel: 1e-6, absSigma: 1e-9, absKappa: 1e-12, minR2: 0.999999},
-		{name: "retrograde, 2% noise", pts: synth(1000, 0.05, 0.0002, 0.02, 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128),
+		{name: "retrograde, 2% noise", pts: uslSynth(1000, 0.05, 0.0002, 0.02, 1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128),
 			lambda: 1000, sigma: 0.05, kappa: 0.0002, rel: 0.05, minR2: 0.999, peak: true},
-		{name: "camera scale, 2% noise", pts: synth(6, 0.02, 2e-7, 0.02, 250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 24000, 32000),
+		{name: "camera scale, 2% noise", pts: uslSynth(6, 0.02, 2e-7, 0.02, 250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 24000, 32000),
 			lambda: 6, sigma: 0.02, kappa: 2e-7, rel: 0.15, minR2: 0.98, peak: true},
 	}
 	for _, tc := range cases {
@@ -59,13 +59,13 @@ func TestFitUSLRecoversParameters(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("λ %g σ %g κ %g R² %g peak %+v", got.Lambda, got.Sigma, got.Kappa, got.R2, got.Peak)
-			if !within(got.Lambda, tc.lambda, tc.rel, 0) {
+			if !uslWithin(got.Lambda, tc.lambda, tc.rel, 0) {
 				t.Errorf("λ = %g, want %g", got.Lambda, tc.lambda)
 			}
-			if !within(got.Sigma, tc.sigma, tc.rel, tc.absSigma) {
+			if !uslWithin(got.Sigma, tc.sigma, tc.rel, tc.absSigma) {
 				t.Errorf("σ = %g, want %g", got.Sigma, tc.sigma)
 			}
-			if !within(got.Kappa, tc.kappa, tc.rel, tc.absKappa) {
+			if !uslWithin(got.Kappa, tc.kappa, tc.rel, tc.absKappa) {
 				t.Errorf("κ = %g, want %g", got.Kappa, tc.kappa)
 			}
 			if got.R2 < tc.minR2 || got.R2 > 1 {
@@ -80,10 +80,10 @@ func TestFitUSLRecoversParameters(t *testing.T) {
 			if tc.peak {
 				wantN := math.Sqrt((1 - tc.sigma) / tc.kappa)
 				truth := USL{Lambda: tc.lambda, Sigma: tc.sigma, Kappa: tc.kappa}
-				if !within(got.Peak.N, wantN, math.Max(tc.rel, 1e-6), 0) {
+				if !uslWithin(got.Peak.N, wantN, math.Max(tc.rel, 1e-6), 0) {
 					t.Errorf("peak N = %g, want %g", got.Peak.N, wantN)
 				}
-				if !within(got.Peak.X, truth.At(wantN), math.Max(tc.rel/3, 1e-6), 0) {
+				if !uslWithin(got.Peak.X, truth.At(wantN), math.Max(tc.rel/3, 1e-6), 0) {
 					t.Errorf("peak X = %g, want %g", got.Peak.X, truth.At(wantN))
 				}
 				maxN := tc.pts[len(tc.pts)-1].N
@@ -97,7 +97,7 @@ func TestFitUSLRecoversParameters(t *testing.T) {
 
 // The peak is the maximum of the fitted curve, and the curve is the law.
 func TestUSLPeakIsTheMaximum(t *testing.T) {
-	u, err := FitUSL(synth(100, 0.03, 0.001, 0, 1, 5, 10, 20, 40, 80))
+	u, err := FitUSL(uslSynth(100, 0.03, 0.001, 0, 1, 5, 10, 20, 40, 80))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestFitUSLFlatThroughput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !within(u.Sigma, 1, 1e-6, 0) || !within(u.Lambda, 40, 1e-6, 0) || u.R2 != 1 {
+	if !uslWithin(u.Sigma, 1, 1e-6, 0) || !uslWithin(u.Lambda, 40, 1e-6, 0) || u.R2 != 1 {
 		t.Errorf("fit = %+v, want λ 40, σ 1, R² 1", u)
 	}
 	if u.Peak == nil || u.Peak.N != 1 {

@@ -20,11 +20,11 @@ import (
 	"github.com/herd-drill/herd/scenarios"
 )
 
-// obj is one decoded Kubernetes object, read through paths like
+// k8sObj is one decoded Kubernetes object, read through paths like
 // "spec.template.spec.containers".
-type obj map[string]any
+type k8sObj map[string]any
 
-func (o obj) get(t *testing.T, path string) any {
+func (o k8sObj) get(t *testing.T, path string) any {
 	t.Helper()
 	var v any = map[string]any(o)
 	for _, k := range strings.Split(path, ".") {
@@ -39,7 +39,7 @@ func (o obj) get(t *testing.T, path string) any {
 	return v
 }
 
-func (o obj) str(t *testing.T, path string) string {
+func (o k8sObj) str(t *testing.T, path string) string {
 	t.Helper()
 	s, ok := o.get(t, path).(string)
 	if !ok {
@@ -48,20 +48,20 @@ func (o obj) str(t *testing.T, path string) string {
 	return s
 }
 
-func (o obj) list(t *testing.T, path string) []obj {
+func (o k8sObj) list(t *testing.T, path string) []k8sObj {
 	t.Helper()
 	raw, ok := o.get(t, path).([]any)
 	if !ok {
 		t.Fatalf("%s = %#v, not a list", path, o.get(t, path))
 	}
-	var out []obj
+	var out []k8sObj
 	for _, v := range raw {
-		out = append(out, obj(v.(map[string]any)))
+		out = append(out, k8sObj(v.(map[string]any)))
 	}
 	return out
 }
 
-func (o obj) strings(t *testing.T, path string) []string {
+func (o k8sObj) strings(t *testing.T, path string) []string {
 	t.Helper()
 	var out []string
 	for _, v := range o.get(t, path).([]any) {
@@ -70,7 +70,7 @@ func (o obj) strings(t *testing.T, path string) []string {
 	return out
 }
 
-func (o obj) has(path string) bool {
+func (o k8sObj) has(path string) bool {
 	var v any = map[string]any(o)
 	for _, k := range strings.Split(path, ".") {
 		m, ok := v.(map[string]any)
@@ -85,10 +85,10 @@ func (o obj) has(path string) bool {
 }
 
 // decodeManifest parses a multi-document YAML stream.
-func decodeManifest(t *testing.T, manifest string) []obj {
+func decodeManifest(t *testing.T, manifest string) []k8sObj {
 	t.Helper()
 	dec := yaml.NewDecoder(strings.NewReader(manifest))
-	var docs []obj
+	var docs []k8sObj
 	for {
 		var m map[string]any
 		err := dec.Decode(&m)
@@ -98,12 +98,12 @@ func decodeManifest(t *testing.T, manifest string) []obj {
 		if err != nil {
 			t.Fatalf("manifest is not YAML: %v\n%s", err, manifest)
 		}
-		docs = append(docs, obj(m))
+		docs = append(docs, k8sObj(m))
 	}
 }
 
 // flagValue returns the value after flag in args.
-func flagValue(args []string, flag string) (string, bool) {
+func k8sFlagValue(args []string, flag string) (string, bool) {
 	i := slices.Index(args, flag)
 	if i < 0 || i+1 >= len(args) {
 		return "", false
@@ -151,7 +151,7 @@ func TestK8sManifest(t *testing.T) {
 			}
 			docs := decodeManifest(t, stdout)
 			var kinds []string
-			byKind := map[string][]obj{}
+			byKind := map[string][]k8sObj{}
 			for _, d := range docs {
 				k := d.str(t, "apiVersion") + "/" + d.str(t, "kind")
 				kinds = append(kinds, k)
@@ -173,9 +173,9 @@ func TestK8sManifest(t *testing.T) {
 			cm := byKind["ConfigMap"][0]
 			data := cm.get(t, "data").(map[string]any)
 			if len(data) != 1 || data["aws-outage.yaml"] != string(awsSource) {
-				t.Errorf("ConfigMap data is not the aws-outage source: keys %v", keysOf(data))
+				t.Errorf("ConfigMap data is not the aws-outage source: keys %v", k8sKeys(data))
 			}
-			secrets := map[string]obj{}
+			secrets := map[string]k8sObj{}
 			for _, s := range byKind["Secret"] {
 				secrets[s.str(t, "metadata.name")] = s
 			}
@@ -184,7 +184,7 @@ func TestK8sManifest(t *testing.T) {
 				keySecret = tc.jobName + "-key"
 				s, ok := secrets[keySecret]
 				if !ok {
-					t.Fatalf("no Secret %s among %v", keySecret, keysOf(secrets))
+					t.Fatalf("no Secret %s among %v", keySecret, k8sKeys(secrets))
 				}
 				if key := s.str(t, "stringData.key"); !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(key) {
 					t.Errorf("oracle key %q is not 32 bytes of hex", key)
@@ -212,7 +212,7 @@ func TestK8sManifest(t *testing.T) {
 					t.Errorf("%s = %#v, want %#v", path, got, want)
 				}
 			}
-			pod := obj(job.get(t, "spec.template").(map[string]any))
+			pod := k8sObj(job.get(t, "spec.template").(map[string]any))
 			podLabels := pod.get(t, "metadata.labels").(map[string]any)
 			for _, sp := range pod.list(t, "spec.topologySpreadConstraints") {
 				for k, v := range sp.get(t, "labelSelector.matchLabels").(map[string]any) {
@@ -224,12 +224,12 @@ func TestK8sManifest(t *testing.T) {
 
 			// Volumes and mounts: every mount has a volume, every volume
 			// is mounted, and each volume is the object it should be.
-			volumes := map[string]obj{}
+			volumes := map[string]k8sObj{}
 			for _, v := range pod.list(t, "spec.volumes") {
 				volumes[v.str(t, "name")] = v
 			}
 			containers := pod.list(t, "spec.containers")
-			var inits []obj
+			var inits []k8sObj
 			if pod.has("spec.initContainers") {
 				inits = pod.list(t, "spec.initContainers")
 			}
@@ -286,7 +286,7 @@ func TestK8sManifest(t *testing.T) {
 			}
 			scenarioPath := cmd[2]
 			if dir, file := filepath.Split(scenarioPath); filepath.Clean(dir) != mountedAt["scenario"] || data[file] == nil {
-				t.Errorf("scenario %s is not a file of the mounted ConfigMap (mounted at %s, keys %v)", scenarioPath, mountedAt["scenario"], keysOf(data))
+				t.Errorf("scenario %s is not a file of the mounted ConfigMap (mounted at %s, keys %v)", scenarioPath, mountedAt["scenario"], k8sKeys(data))
 			}
 			want := map[string]string{
 				"--shards":   "4",
@@ -296,11 +296,11 @@ func TestK8sManifest(t *testing.T) {
 				"--out":      mountedAt["results"] + "/shard-$(JOB_COMPLETION_INDEX).json",
 			}
 			for flag, w := range want {
-				if got, ok := flagValue(cmd, flag); !ok || got != w {
+				if got, ok := k8sFlagValue(cmd, flag); !ok || got != w {
 					t.Errorf("%s %q, want %q (command %v)", flag, got, w, cmd)
 				}
 			}
-			if start, _ := flagValue(cmd, "--start-at"); start != "" {
+			if start, _ := k8sFlagValue(cmd, "--start-at"); start != "" {
 				if _, err := time.Parse(time.RFC3339, start); err != nil {
 					t.Errorf("--start-at %q is not RFC 3339", start)
 				}
@@ -316,7 +316,7 @@ func TestK8sManifest(t *testing.T) {
 					t.Errorf("command has %s, which was not asked for: %v", f, cmd)
 				}
 			}
-			env := map[string]obj{}
+			env := map[string]k8sObj{}
 			for _, e := range c.list(t, "env") {
 				env[e.str(t, "name")] = e
 			}
@@ -326,7 +326,7 @@ func TestK8sManifest(t *testing.T) {
 			if got := env["HERD_ADMIN_TOKEN"].str(t, "valueFrom.secretKeyRef.name"); got != tc.tokenSecret {
 				t.Errorf("HERD_ADMIN_TOKEN from Secret %q, want %q", got, tc.tokenSecret)
 			}
-			if _, ok := flagValue(cmd, "--admin-token"); ok || strings.Contains(strings.Join(cmd, " "), "s3cret") {
+			if _, ok := k8sFlagValue(cmd, "--admin-token"); ok || strings.Contains(strings.Join(cmd, " "), "s3cret") {
 				t.Error("the admin token is on the command line")
 			}
 
@@ -337,7 +337,7 @@ func TestK8sManifest(t *testing.T) {
 				}
 				sc := inits[0]
 				scmd := append(sc.strings(t, "command"), sc.strings(t, "args")...)
-				out, _ := flagValue(cmd, "--out")
+				out, _ := k8sFlagValue(cmd, "--out")
 				if sc.str(t, "restartPolicy") != "Always" || !slices.Equal(scmd, []string{"herd", "k8s", "emit", out}) {
 					t.Errorf("sidecar restartPolicy %q, command %v; want Always, herd k8s emit %s", sc.str(t, "restartPolicy"), scmd, out)
 				}
@@ -346,7 +346,7 @@ func TestK8sManifest(t *testing.T) {
 	}
 }
 
-func keysOf[V any](m map[string]V) []string {
+func k8sKeys[V any](m map[string]V) []string {
 	var ks []string
 	for k := range m {
 		ks = append(ks, k)
@@ -404,7 +404,7 @@ func TestK8sStartInstant(t *testing.T) {
 		}
 		docs := decodeManifest(t, stdout)
 		args := docs[len(docs)-1].list(t, "spec.template.spec.containers")[0].strings(t, "args")
-		v, _ := flagValue(args, "--start-at")
+		v, _ := k8sFlagValue(args, "--start-at")
 		start, err := time.Parse(time.RFC3339, v)
 		if err != nil {
 			t.Fatalf("--start-at %q: %v", v, err)
@@ -525,7 +525,7 @@ func TestK8sKubectlDryRun(t *testing.T) {
 			for _, unreachable := range []string{"connection refused", "unable to recognize", "failed to download openapi",
 				"Unable to connect to the server", "couldn't get current server API group list", "no such host", "i/o timeout"} {
 				if strings.Contains(string(out), unreachable) {
-					t.Skipf("kubectl reaches no cluster: %s", firstLine(string(out)))
+					t.Skipf("kubectl reaches no cluster: %s", k8sFirstLine(string(out)))
 				}
 			}
 			t.Fatalf("kubectl apply --dry-run=client: %v\n%s", err, out)
@@ -536,7 +536,7 @@ func TestK8sKubectlDryRun(t *testing.T) {
 	}
 }
 
-func firstLine(s string) string {
+func k8sFirstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return line
 }
