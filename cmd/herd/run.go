@@ -50,6 +50,8 @@ type runFlags struct {
 	shards      int
 	startAt     string
 	keyFile     string
+	tgtRate     float64
+	tgtBurst    int
 }
 
 func newRunCmd() *cobra.Command {
@@ -104,6 +106,8 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.StringVar(&fl.shard, "shard", "", "run shard I of N of the fleet (I/N, from 0), for runs on several machines; merge the results with 'herd merge'")
 	f.IntVar(&fl.shards, "shards", 0, "run one of N shards, its index from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)")
 	f.StringVar(&fl.startAt, "start-at", "", "start at this RFC 3339 instant (shards of one run share it, so the herd is simultaneous)")
+	f.Float64Var(&fl.tgtRate, "target-max-connect-rate", 0, "the built-in target's admission: upgrades and app calls per second (0 = unlimited), as herd target --max-connect-rate")
+	f.IntVar(&fl.tgtBurst, "target-connect-burst", 0, "the built-in target's token-bucket size, as herd target --connect-burst")
 	f.StringVar(&fl.keyFile, "key-file", "", "oracle key (hex, from 'herd key') shared by the shards of one run")
 	return c
 }
@@ -193,7 +197,7 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 			return usagef(c, fmt.Errorf("--target-fault: %w", err))
 		}
 		if plan.cells == 0 {
-			url, stop, err := startEmbeddedTarget(faults)
+			url, stop, err := startEmbeddedTarget(target.Config{Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst})
 			if err != nil {
 				return err
 			}
@@ -211,6 +215,10 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 			if fl.faults != "" {
 				extra = append(extra, "--fault="+fl.faults)
 			}
+			if fl.tgtRate > 0 {
+				// The rate is the target's: each cell takes its share.
+				extra = append(extra, fmt.Sprintf("--max-connect-rate=%g", fl.tgtRate/float64(plan.cells)), fmt.Sprintf("--connect-burst=%d", max(1, fl.tgtBurst/plan.cells)))
+			}
 			logf(stderr, fl.quiet, "starting the built-in target as %d cell processes", plan.cells)
 			g, err := startCells(ctx, plan.cells, "127.0.0.1", 0, token, extra, nil)
 			if err != nil {
@@ -226,8 +234,8 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 			}
 		}
 	} else {
-		if fl.faults != "" {
-			return usagef(c, errors.New("--target-fault applies to the built-in target only; drop --target or --target-fault"))
+		if fl.faults != "" || fl.tgtRate != 0 || fl.tgtBurst != 0 {
+			return usagef(c, errors.New("--target-fault and --target-max-connect-rate/--target-connect-burst apply to the built-in target only; drop --target or them"))
 		}
 		if fl.adminToken == "" {
 			return usagef(c, errors.New("--target needs --admin-token (or HERD_ADMIN_TOKEN) to provision the fleet"))
@@ -415,12 +423,13 @@ func randomToken() (string, error) {
 
 // startEmbeddedTarget serves the reference target on a loopback port in
 // this process. stop shuts it down and waits for it.
-func startEmbeddedTarget(faults target.Faults) (embedded, func(), error) {
+func startEmbeddedTarget(cfg target.Config) (embedded, func(), error) {
 	token, err := randomToken()
 	if err != nil {
 		return embedded{}, nil, err
 	}
-	srv, err := target.New(target.Config{AdminToken: token, Faults: faults})
+	cfg.AdminToken = token
+	srv, err := target.New(cfg)
 	if err != nil {
 		return embedded{}, nil, err
 	}
