@@ -158,10 +158,12 @@ type sampleResult struct {
 // sample records the time series every DefaultSampleStep and reports
 // progress; it returns the series when ctx ends.
 func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
-	c := Curve{Start: start, Step: DefaultSampleStep}
+	c := Curve{Start: start, Step: DefaultSampleStep, LatencyStep: DefaultLatencyStep}
 	tick := time.NewTicker(DefaultSampleStep)
 	defer tick.Stop()
-	var lastConnects, lastErrs int64
+	iv := newIntervals()
+	perLatency := int(DefaultLatencyStep / DefaultSampleStep)
+	var lastConnects, lastErrs, lastViolations int64
 	lastProgress := start
 	var lastProgConnects int64
 	peak := 0
@@ -171,6 +173,9 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
+			if i%perLatency != 0 { // the final, shorter interval
+				iv.take(f.m, &c)
+			}
 			return sampleResult{curve: c, peakFiles: peak, allConnected: all, peakHeap: heap, peakStack: stack}
 		case now := <-tick.C:
 			connects := f.m.counts[cConnects].Load()
@@ -182,7 +187,12 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 			c.Connected = append(c.Connected, conn)
 			c.Connects = append(c.Connects, connects-lastConnects)
 			c.Errors = append(c.Errors, errs-lastErrs)
-			lastConnects, lastErrs = connects, errs
+			violations := f.oracle.Total()
+			c.Violations = append(c.Violations, violations-lastViolations)
+			lastConnects, lastErrs, lastViolations = connects, errs, violations
+			if (i+1)%perLatency == 0 {
+				iv.take(f.m, &c)
+			}
 			if i%50 == 0 {
 				peak = max(peak, procstat.OpenFiles())
 				runtime.ReadMemStats(&ms)
@@ -194,7 +204,7 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 					Phase: f.phaseAt(now), Elapsed: now.Sub(start), Cameras: f.layout.Cameras(),
 					Connected: f.m.connected.Load(), Connects: connects,
 					ConnectsPerSec: float64(connects-lastProgConnects) / el,
-					Errors:         errs, Violations: f.oracle.Total(),
+					Errors:         errs, Violations: violations,
 					EventsAcked: f.m.counts[cEventsAcked].Load(),
 				})
 				lastProgress, lastProgConnects = now, connects
