@@ -366,6 +366,16 @@ func recoveryOf(affected, reconnected int64, h *hdrhistogram.Histogram) Recovery
 	return r
 }
 
+// Reasons a verdict fails for, besides failed thresholds.
+const (
+	reasonViolations  = "the oracle found violations"
+	reasonInterrupted = "the drill was interrupted"
+)
+
+// violationsFail reports whether r's violations failed its verdict: false
+// when the scenario allowed them (allow_violations).
+func violationsFail(r *Result) bool { return slices.Contains(r.Reasons, reasonViolations) }
+
 // Judge evaluates sc's thresholds against r and sets the verdict: fail when
 // a threshold fails, when the oracle found any violation (unless the
 // scenario allows them), or when the run was interrupted.
@@ -397,10 +407,10 @@ func Judge(r *Result, sc *scenarios.Scenario) {
 		r.Thresholds = append(r.Thresholds, tr)
 	}
 	if r.Violations.Total > 0 && !sc.AllowViolations {
-		r.Reasons = append(r.Reasons, "the oracle found violations")
+		r.Reasons = append(r.Reasons, reasonViolations)
 	}
 	if r.Interrupted {
-		r.Reasons = append(r.Reasons, "the drill was interrupted")
+		r.Reasons = append(r.Reasons, reasonInterrupted)
 	}
 	sort.Strings(r.Reasons)
 	r.Verdict = Pass
