@@ -308,7 +308,8 @@ type Outcome struct {
 }
 
 // Curve is the run's time series, one sample per Step from Start, and
-// one latency point per LatencyStep from Start.
+// one latency point per LatencyStep from Start. Sample k closes step k even
+// when the sampler ran late: the steps it missed share what it measured.
 type Curve struct {
 	Start      time.Time
 	Step       time.Duration

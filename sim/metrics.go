@@ -259,8 +259,10 @@ func newIntervals() *intervals {
 	return iv
 }
 
-// take appends the interval that ends now to c.Latency.
-func (iv *intervals) take(m *metrics, c *Curve) {
+// take appends the interval that ends now to c.Latency as a point per
+// latency step it spans: one, unless the sampler ran late, and then each
+// step gets the interval's percentiles and an even share of its count.
+func (iv *intervals) take(m *metrics, c *Curve, steps int) {
 	for i := range m.rec {
 		r := &m.rec[i]
 		r.mu.Lock()
@@ -284,16 +286,24 @@ func (iv *intervals) take(m *metrics, c *Curve) {
 			s = &LatencySeries{}
 			c.Latency[name] = s
 		}
-		n := iv.all.TotalCount()
+		count := iv.all.TotalCount()
 		var p50, p99 time.Duration
-		if n > 0 {
+		if count > 0 {
 			p50 = time.Duration(iv.all.ValueAtQuantile(50)) * time.Microsecond
 			p99 = time.Duration(iv.all.ValueAtQuantile(99)) * time.Microsecond
 		}
-		s.Count = append(s.Count, n)
-		s.P50 = append(s.P50, p50)
-		s.P99 = append(s.P99, p99)
+		for j := 1; j <= steps; j++ {
+			s.Count = append(s.Count, share(count, steps, j))
+			s.P50 = append(s.P50, p50)
+			s.P99 = append(s.P99, p99)
+		}
 	}
+}
+
+// share is the j-th of n even shares of total (j from 1), the shares summing
+// to total exactly.
+func share(total int64, n, j int) int64 {
+	return total*int64(j)/int64(n) - total*int64(j-1)/int64(n)
 }
 
 func (m *metrics) countMap() map[string]int64 {

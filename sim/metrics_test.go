@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,10 +18,10 @@ func TestIntervalsGiveOnePointPerIntervalAndStartAfresh(t *testing.T) {
 		m.record(v, hAck, time.Duration(v)*time.Millisecond)
 	}
 	m.record(0, hRecovery, 5*time.Second)
-	iv.take(m, &c)
+	iv.take(m, &c, 1)
 	// Second interval: nothing but one slow connect.
 	m.record(1, hConnect, 2*time.Second)
-	iv.take(m, &c)
+	iv.take(m, &c, 1)
 
 	if _, ok := c.Latency[HistRecovery]; ok {
 		t.Error("recovery has a latency series; its curve is the connected cameras")
@@ -74,7 +75,7 @@ func TestIntervalsLoseNothingUnderConcurrentRecording(t *testing.T) {
 			running = false
 		default:
 		}
-		iv.take(m, &c)
+		iv.take(m, &c, 1)
 	}
 	var total int64
 	for _, n := range c.Latency[HistList].Count {
@@ -82,5 +83,42 @@ func TestIntervalsLoseNothingUnderConcurrentRecording(t *testing.T) {
 	}
 	if total != writers*each {
 		t.Errorf("intervals saw %d values, want %d", total, writers*each)
+	}
+}
+
+func TestIntervalsSpreadALateIntervalOverItsSteps(t *testing.T) {
+	m := newMetrics()
+	iv := newIntervals()
+	var c Curve
+	for range 7 {
+		m.record(0, hAck, 10*time.Millisecond)
+	}
+	iv.take(m, &c, 3) // the sampler was two seconds late
+	ack := c.Latency[HistAck]
+	if len(ack.Count) != 3 || ack.Count[0]+ack.Count[1]+ack.Count[2] != 7 {
+		t.Fatalf("counts %v, want 3 points summing to 7", ack.Count)
+	}
+	for i, p := range ack.P50 {
+		if p < 9*time.Millisecond || p > 11*time.Millisecond {
+			t.Errorf("point %d p50 = %v, want ~10ms in every step the interval spans", i, p)
+		}
+	}
+}
+
+func TestCurveAddFillsTheStepsALateSamplerMissed(t *testing.T) {
+	var c Curve
+	c.add(1, 10, 10, 0, 0)
+	c.add(4, 50, 7, 2, 1) // three ticks were dropped
+	want := Curve{
+		Connected: []int64{10, 20, 30, 40, 50}, Connects: []int64{10, 1, 2, 2, 2},
+		Errors: []int64{0, 0, 1, 0, 1}, Violations: []int64{0, 0, 0, 0, 1},
+	}
+	for _, s := range []struct {
+		name      string
+		got, want []int64
+	}{{"connected", c.Connected, want.Connected}, {"connects", c.Connects, want.Connects}, {"errors", c.Errors, want.Errors}, {"violations", c.Violations, want.Violations}} {
+		if !slices.Equal(s.got, s.want) {
+			t.Errorf("%s = %v, want %v", s.name, s.got, s.want)
+		}
 	}
 }

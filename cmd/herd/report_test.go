@@ -126,3 +126,50 @@ func TestReportRendersAResultWithoutTimeSeries(t *testing.T) {
 		t.Error("the page does not say the result lacks latency over time")
 	}
 }
+
+// A real drill, end to end: its result carries the time series whole, and
+// herd report renders it.
+func TestRunThenReport(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "probing.yaml")
+	os.WriteFile(sc, []byte(`name: probing
+app: {active: 1, poll: 200ms, probes: 0.5}
+phases:
+  - {kind: steady, duration: 2s}
+`), 0o600)
+	out := filepath.Join(dir, "result.json")
+	if code, stdout, stderr := herd(t, context.Background(), "run", sc, "--cameras", "40", "--target-fault", "idor", "--quiet", "--out", out); code != exitcode.Failed {
+		t.Fatalf("exit %d, want 3\n%s\n%s", code, stdout, stderr)
+	}
+	r := readResult(t, out)
+	c := r.Curve
+	if want := int(r.DurationMs / c.StepMs); len(c.Connected) < want-2 || len(c.Connected) > want+2 {
+		t.Errorf("%d samples in %d ms, want about %d: a sample per step of the run", len(c.Connected), r.DurationMs, want)
+	}
+	var found int64
+	for _, n := range c.Violations {
+		found += n
+	}
+	if found != r.Violations.Total || found == 0 {
+		t.Errorf("violations over time add up to %d, the result counts %d", found, r.Violations.Total)
+	}
+	list, ok := c.Latency["list"]
+	if !ok || c.LatencyStepMs != 1000 {
+		t.Fatalf("latency over time: step %d ms, series %v; want 1000 and a list series", c.LatencyStepMs, c.Latency)
+	}
+	var listed int64
+	for _, n := range list.Count {
+		listed += n
+	}
+	if want := (len(c.Connected) + 9) / 10; len(list.Count) != want || listed != r.Latency["list"].Count {
+		t.Errorf("list series: %d points holding %d values; want %d points holding the run's %d", len(list.Count), listed, want, r.Latency["list"].Count)
+	}
+	html := filepath.Join(dir, "report.html")
+	if code, _, stderr := herd(t, context.Background(), "report", out, "--html", html, "--junit", filepath.Join(dir, "junit.xml"), "--hgrm", filepath.Join(dir, "hgrm")); code != exitcode.OK {
+		t.Fatalf("herd report: exit %d\n%s", code, stderr)
+	}
+	page, _ := os.ReadFile(html)
+	if !strings.Contains(string(page), `id="chart-latency-list"`) || !strings.Contains(string(page), `<code>idor</code>`) {
+		t.Error("the report of the drill lacks its list latency chart or its idor violations")
+	}
+}
