@@ -26,7 +26,7 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	t.Skip("no Chromium on PATH (Debian package chromium): the browser test of the HTML report is skipped; .ci/run installs it")
+	missingTool(t, "no Chromium on PATH (Debian package chromium): the browser test of the HTML report is skipped; .ci/run installs it")
 	return ""
 }
 

@@ -120,10 +120,11 @@
 
   (d.latency || []).forEach(function (l) {
     make("chart-latency-" + l.name, l.name, [
-      { label: "p50", stroke: colors.p50, width: 1.5, spanGaps: false, value: function (u, v) { return ms(v); } },
-      { label: "p99", stroke: colors.p99, width: 1.5, spanGaps: false, value: function (u, v) { return ms(v); } }
+      // Points too: a second with values between two without is a lone point.
+      { label: "p50", stroke: colors.p50, width: 1.5, spanGaps: false, points: { show: true, size: 4 }, value: function (u, v) { return ms(v); } },
+      { label: "p99", stroke: colors.p99, width: 1.5, spanGaps: false, points: { show: true, size: 4 }, value: function (u, v) { return ms(v); } }
     ], [d.latencyX, l.p50, l.p99], {
-      height: 200, yLabel: "ms (log scale)",
+      height: 210, yLabel: "log scale",
       yScale: { distr: 3, log: 10 },
       yValues: function (u, v) { return v.map(function (x) { return x == null ? "" : ms(x); }); }
     });
