@@ -166,7 +166,14 @@ func fixtureOutcome(t *testing.T) (*scenarios.Scenario, *sim.Outcome) {
 func fixture(t *testing.T) *Result {
 	t.Helper()
 	sc, o := fixtureOutcome(t)
-	return Build(sc, o, TargetInfo{URLs: o.Targets, Embedded: true, Faults: []string{"stale-reply"}}, "v0.0.0-golden")
+	r := Build(sc, o, TargetInfo{URLs: o.Targets, Embedded: true, Faults: []string{"stale-reply"}}, "v0.0.0-golden")
+	// What Build reads off this process and machine, pinned for the golden
+	// files.
+	for i := range r.Shards {
+		r.Shards[i].PID = 0
+	}
+	r.Generator.CPUShare = 0.32
+	return r
 }
 
 // golden compares got with testdata/name, or rewrites it under -update.

@@ -5,12 +5,16 @@
 package reports
 
 import (
+	"fmt"
 	"math"
+	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
@@ -28,34 +32,65 @@ const (
 
 // Result is one drill's outcome, judged: the herd.result/v1 document.
 type Result struct {
-	Schema         string             `json:"schema"`
-	HerdVersion    string             `json:"herd_version"`
-	Scenario       string             `json:"scenario"`
-	ScenarioSource string             `json:"scenario_source"`
-	Seed           uint64             `json:"seed"`
-	Cameras        int                `json:"cameras"`
-	Accounts       int                `json:"accounts"`
-	Policy         string             `json:"policy"`
-	Target         TargetInfo         `json:"target"`
-	Started        time.Time          `json:"started"`
-	Ended          time.Time          `json:"ended"`
-	DurationMs     int64              `json:"duration_ms"`
-	Verdict        string             `json:"verdict"`
-	Reasons        []string           `json:"reasons"`
-	Interrupted    bool               `json:"interrupted"`
-	Thresholds     []ThresholdResult  `json:"thresholds"`
-	Violations     Violations         `json:"violations"`
-	Recovery       Recovery           `json:"recovery"`
-	Latency        map[string]Latency `json:"latency"`
-	Events         Events             `json:"events"`
-	Errors         Errors             `json:"errors"`
-	Counts         map[string]int64   `json:"counts"`
-	Audit          Audit              `json:"audit"`
-	Phases         []sim.PhaseSpan    `json:"phases"`
-	OutageEnds     []time.Time        `json:"outage_ends"`
-	Curve          Curve              `json:"curve"`
-	Generator      Generator          `json:"generator"`
+	Schema         string `json:"schema"`
+	HerdVersion    string `json:"herd_version"`
+	Scenario       string `json:"scenario"`
+	ScenarioSource string `json:"scenario_source"`
+	// ScenarioYAML is the scenario as run (every default, override and
+	// time scale applied): merge re-judges a merged result by it.
+	ScenarioYAML string `json:"scenario_yaml"`
+	Seed         uint64 `json:"seed"`
+	// Cameras and Accounts are what this result covers; FleetCameras is
+	// the whole seeded layout's size (more than Cameras for a shard).
+	Cameras      int `json:"cameras"`
+	Accounts     int `json:"accounts"`
+	FleetCameras int `json:"fleet_cameras"`
+	// Shards lists the parts this result is made of: one for a run in one
+	// process, one per worker or shard once merged.
+	Shards []ShardInfo `json:"shards"`
+	// KeyID names the oracle key (a hash of it, not the key): shards can
+	// only check each other's provenance when they share it.
+	KeyID       string             `json:"key_id"`
+	Policy      string             `json:"policy"`
+	Target      TargetInfo         `json:"target"`
+	Started     time.Time          `json:"started"`
+	Ended       time.Time          `json:"ended"`
+	DurationMs  int64              `json:"duration_ms"`
+	Verdict     string             `json:"verdict"`
+	Reasons     []string           `json:"reasons"`
+	Interrupted bool               `json:"interrupted"`
+	Thresholds  []ThresholdResult  `json:"thresholds"`
+	Violations  Violations         `json:"violations"`
+	Recovery    Recovery           `json:"recovery"`
+	Latency     map[string]Latency `json:"latency"`
+	Events      Events             `json:"events"`
+	Errors      Errors             `json:"errors"`
+	Counts      map[string]int64   `json:"counts"`
+	Audit       Audit              `json:"audit"`
+	Phases      []sim.PhaseSpan    `json:"phases"`
+	OutageEnds  []time.Time        `json:"outage_ends"`
+	Curve       Curve              `json:"curve"`
+	Generator   Generator          `json:"generator"`
 }
+
+// ShardInfo is one part of a run: shard Index of Of, its size, and whether
+// it finished.
+type ShardInfo struct {
+	Index    int    `json:"index"`
+	Of       int    `json:"of"`
+	Cameras  int    `json:"cameras"`
+	Accounts int    `json:"accounts"`
+	Status   string `json:"status"` // ShardOK, ShardInterrupted or ShardFailed
+	Detail   string `json:"detail,omitempty"`
+	PID      int    `json:"pid,omitempty"`
+}
+
+// Shard statuses.
+const (
+	ShardOK          = "ok"
+	ShardInterrupted = "interrupted"
+	ShardFailed      = "failed" // no result: its cameras are missing from the totals
+)
 
 // TargetInfo says what was drilled.
 type TargetInfo struct {
@@ -92,6 +127,7 @@ type Recovery struct {
 	T90Ms       *float64 `json:"t90_ms"`
 	T99Ms       *float64 `json:"t99_ms"`
 	T100Ms      *float64 `json:"t100_ms"`
+	HDR         string   `json:"hdr"` // time to reconnect per camera-outage window, µs, for exact merges
 }
 
 // Latency is one histogram's percentiles in milliseconds, plus the whole
@@ -169,6 +205,8 @@ type LatencySeries struct {
 type Generator struct {
 	Saturated     bool    `json:"saturated"`
 	Evidence      string  `json:"evidence,omitempty"`
+	Processes     int     `json:"processes"` // herd processes that ran cameras
+	CPUShare      float64 `json:"cpu_share"` // herd's CPU time / (wall time × cores)
 	LagP99Ms      float64 `json:"lag_p99_ms"`
 	LagMaxMs      float64 `json:"lag_max_ms"`
 	CPUSeconds    float64 `json:"cpu_seconds"`
@@ -188,9 +226,21 @@ type Generator struct {
 
 // Build makes the Result of outcome o for scenario sc and judges it.
 func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersion string) *Result {
+	yml, err := ScenarioYAML(sc)
+	if err != nil {
+		yml = "" // the scenario's own types always marshal; merge then refuses this result
+	}
+	shards := max(o.Shards, 1)
+	status := ShardOK
+	if o.Interrupted {
+		status = ShardInterrupted
+	}
 	r := &Result{
 		Schema: Schema, HerdVersion: herdVersion, Scenario: o.Scenario, ScenarioSource: o.Source,
-		Seed: o.Seed, Cameras: o.Cameras, Accounts: o.Accounts, Policy: o.Policy, Target: target,
+		ScenarioYAML: yml, KeyID: o.KeyID,
+		Seed: o.Seed, Cameras: o.Cameras, Accounts: o.Accounts, FleetCameras: max(o.FleetCameras, o.Cameras),
+		Shards: []ShardInfo{{Index: o.Shard, Of: shards, Cameras: o.Cameras, Accounts: o.Accounts, Status: status, PID: os.Getpid()}},
+		Policy: o.Policy, Target: target,
 		Started: o.Started.UTC(), Ended: o.Ended.UTC(), DurationMs: o.Ended.Sub(o.Started).Milliseconds(),
 		Interrupted: o.Interrupted, Counts: o.Counts, Phases: o.Phases, OutageEnds: o.OutageEnds,
 		Latency: map[string]Latency{},
@@ -214,6 +264,7 @@ func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersio
 		r.Latency[name] = latencyOf(o.Histograms[name])
 	}
 	r.Recovery = recoveryOf(o.Affected, o.Recovered, o.Histograms[sim.HistRecovery])
+	r.Recovery.HDR = encode(o.Histograms[sim.HistRecovery])
 	c := o.Counts
 	r.Events = Events{
 		Captured: c[sim.CountEventsCaptured], Sent: c[sim.CountEventsSent], Resent: c[sim.CountEventsResent],
@@ -243,12 +294,23 @@ func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersio
 		CPUSeconds: g.CPUSeconds, FileLimit: g.FileLimit, PeakOpenFiles: g.PeakOpenFile,
 		PeakRSSBytes: g.PeakRSS, BaseRSSBytes: g.BaseRSS,
 		PeakHeapBytes: g.PeakHeap, PeakStackBytes: g.PeakStack, AllConnectedMs: ms(o.AllConnected),
+		Processes: 1,
+	}
+	if wall := o.Ended.Sub(o.Started).Seconds(); wall > 0 {
+		r.Generator.CPUShare = g.CPUSeconds / (wall * float64(runtime.NumCPU()))
 	}
 	if o.Cameras > 0 {
 		r.Generator.RSSPerCameraKB = float64(g.PeakRSS-g.BaseRSS) / float64(o.Cameras) / 1024
 	}
 	Judge(r, sc)
 	return r
+}
+
+// ScenarioYAML encodes sc as run: every default, override and time scale
+// applied. scenarios.Parse reads it back.
+func ScenarioYAML(sc *scenarios.Scenario) (string, error) {
+	b, err := yaml.Marshal(sc)
+	return string(b), err
 }
 
 // MaxEvidence is how many evidence records a Result keeps.
@@ -412,6 +474,7 @@ func Judge(r *Result, sc *scenarios.Scenario) {
 	if r.Interrupted {
 		r.Reasons = append(r.Reasons, reasonInterrupted)
 	}
+	r.Reasons = append(r.Reasons, shardReasons(r.Shards)...)
 	sort.Strings(r.Reasons)
 	r.Verdict = Pass
 	if len(r.Reasons) > 0 {
@@ -491,4 +554,26 @@ func cut(s string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// shardReasons fails a result some of whose shards are missing or failed:
+// its totals then lack those shards' cameras.
+func shardReasons(shards []ShardInfo) []string {
+	if len(shards) == 0 {
+		return nil
+	}
+	var out []string
+	seen := map[int]bool{}
+	for _, s := range shards {
+		seen[s.Index] = true
+		if s.Status == ShardFailed {
+			out = append(out, fmt.Sprintf("shard %d of %d failed (%s): its %d cameras are not in the totals", s.Index, s.Of, s.Detail, s.Cameras))
+		}
+	}
+	for i := 0; i < shards[0].Of; i++ {
+		if !seen[i] {
+			out = append(out, fmt.Sprintf("shard %d of %d is missing: its cameras are not in the totals", i, shards[0].Of))
+		}
+	}
+	return out
 }

@@ -127,6 +127,15 @@ func WriteSummary(w io.Writer, r *Result) error {
 			p.f("  %s: %s\n", c, rem)
 		}
 	}
+	g := r.Generator
+	p.f("herd        %d %s, CPU %.0f%% of the machine, peak RSS %.0f MB (%.1f KB per camera), schedule lag p99 %.0f ms, peak open files %d of %d\n",
+		max(g.Processes, 1), plural(max(g.Processes, 1), "process", "processes"), 100*g.CPUShare, float64(g.PeakRSSBytes)/(1<<20),
+		g.RSSPerCameraKB, g.LagP99Ms, g.PeakOpenFiles, g.FileLimit)
+	for _, s := range r.Shards {
+		if s.Status != ShardOK {
+			p.f("  shard %d of %d %s: %s\n", s.Index, s.Of, s.Status, dash(s.Detail))
+		}
+	}
 	if len(r.Thresholds) > 0 {
 		p.f("\nThresholds\n")
 		for _, t := range r.Thresholds {
@@ -197,4 +206,11 @@ func formatValue(v float64, unit string) string {
 		return fmt.Sprintf("%.2f%%", 100*v)
 	}
 	return fmt.Sprintf("%g", v)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -76,7 +76,7 @@ func (f *Fleet) runApps(ctx context.Context) {
 	app := f.sc.App
 	poll := app.Poll.Duration
 	var q appQueue
-	for a := 0; a < f.layout.Accounts(); a++ {
+	for _, a := range f.mine {
 		if unit(f.seed^0xa99^uint64(a)) >= app.Active || poll <= 0 {
 			continue
 		}
@@ -86,7 +86,7 @@ func (f *Fleet) runApps(ctx context.Context) {
 	for i := range f.plan.outages {
 		o := &f.plan.outages[i]
 		end := o.end()
-		for a := 0; a < f.layout.Accounts(); a++ {
+		for _, a := range f.mine {
 			if unit(f.seed^0x5e6e^uint64(o.index+1)<<40^uint64(a)) >= app.Surge {
 				continue
 			}
@@ -354,7 +354,7 @@ func statusErr(st int) errID {
 // appears twice is a duplicate, what belongs elsewhere is a leak.
 func (f *Fleet) audit(ctx context.Context) AuditSummary {
 	var mu sync.Mutex
-	sum := AuditSummary{Accounts: f.layout.Accounts()}
+	sum := AuditSummary{Accounts: len(f.mine)}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < auditWorkers; w++ {
@@ -375,7 +375,10 @@ func (f *Fleet) audit(ctx context.Context) AuditSummary {
 			}
 		})
 	}
-	for a := 0; a < f.layout.Accounts() && ctx.Err() == nil; a++ {
+	for _, a := range f.mine {
+		if ctx.Err() != nil {
+			break
+		}
 		next <- a
 	}
 	close(next)

@@ -49,7 +49,8 @@ type capture struct {
 // backlog, firstAck, connected. Lock order: mu, then pmu.
 type camera struct {
 	f       *Fleet
-	idx     int
+	idx     int // in the layout
+	nth     int // in this fleet: picks the source address
 	account int
 
 	// The scheduler's, under sched.mu.
@@ -428,7 +429,7 @@ func (c *camera) handshake(ctx context.Context) (*websocket.Conn, time.Duration,
 	f := c.f
 	hdr := http.Header{"Authorization": {"Bearer " + f.layout.DeviceToken(c.idx)}}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	conn, resp, err := f.dialer(c.idx).DialContext(dctx, f.wsURL(c.account), hdr)
+	conn, resp, err := f.dialer(c.nth).DialContext(dctx, f.wsURL(c.account), hdr)
 	cancel()
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()

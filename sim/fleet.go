@@ -139,6 +139,48 @@ func WithMaxDialing(n int) Option {
 	}
 }
 
+// WithShard makes this fleet shard i of n: it runs the cameras and app
+// users of the accounts a with a mod n == i (the shard rule), all of an
+// account's cameras and its app user together, so the oracle's view of an
+// account stays whole in one process. Every shard derives the same layout
+// and plan; their results merge exactly (reports.Merge).
+func WithShard(i, n int) Option {
+	return func(f *Fleet) error {
+		if n < 1 || i < 0 || i >= n {
+			return fmt.Errorf("sim: shard %d/%d: want 0 <= index < count", i, n)
+		}
+		f.shard, f.shards = i, n
+		return nil
+	}
+}
+
+// WithStart sets the instant the run starts (its ramp begins; the phases
+// follow the ramp). Shards of one run share it, so the outage and the herd
+// are simultaneous in all of them. It must not be in the past when Run is
+// called, or the ramp is compressed. The default is when Run is called.
+func WithStart(t time.Time) Option {
+	return func(f *Fleet) error {
+		if t.IsZero() {
+			return errors.New("sim: WithStart: zero instant")
+		}
+		f.start = t
+		return nil
+	}
+}
+
+// WithSourceOffset makes this fleet dial from loopback source addresses
+// after the first k, so that the worker processes of one run each dial from
+// their own addresses (see internal/loopback).
+func WithSourceOffset(k int) Option {
+	return func(f *Fleet) error {
+		if k < 0 {
+			return fmt.Errorf("sim: source offset must not be negative, got %d", k)
+		}
+		f.sourceOffset = k
+		return nil
+	}
+}
+
 // WithPlanEnd calls fn once when the plan's last phase ends, with every
 // camera still up: the moment to profile herd's memory.
 func WithPlanEnd(fn func()) Option {
@@ -164,6 +206,11 @@ type Fleet struct {
 	progressEvery time.Duration
 	progress      func(Progress)
 	planEnd       func()
+	start         time.Time
+	shard, shards int
+	sourceOffset  int
+	mine          []int // the accounts this fleet runs, ascending
+	cameras       int   // the cameras of those accounts
 
 	wsURLs  []string
 	dialers []*websocket.Dialer
@@ -215,9 +262,17 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 			return nil, err
 		}
 	}
+	if f.shards == 0 {
+		f.shard, f.shards = 0, 1
+	}
+	for a := f.shard; a < l.Accounts(); a += f.shards {
+		first, end := l.CamerasOf(a)
+		f.mine = append(f.mine, a)
+		f.cameras += end - first
+	}
 	f.oracle = oracle.New(f.key, l)
 	f.sched = newSched()
-	f.dialq = make(chan *camera, l.Cameras())
+	f.dialq = make(chan *camera, f.cameras)
 	f.scratch.New = func() any { return new(scratch) }
 
 	var host string
@@ -232,7 +287,7 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 		f.wsURLs = append(f.wsURLs, ws.String())
 		host = u.Hostname()
 	}
-	f.dialers = makeDialers(host, l.Cameras())
+	f.dialers = makeDialers(host, f.cameras, f.sourceOffset)
 	f.httpc = &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
@@ -246,10 +301,11 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 }
 
 // makeDialers returns the dialers cameras use: against a loopback IPv4
-// target, one per source address, DefaultPerSource cameras each.
-func makeDialers(host string, cameras int) []*websocket.Dialer {
+// target, one per source address, DefaultPerSource cameras each, from the
+// offset-th address on.
+func makeDialers(host string, cameras, offset int) []*websocket.Dialer {
 	var out []*websocket.Dialer
-	for _, local := range loopback.Sources(host, cameras, DefaultPerSource) {
+	for _, local := range loopback.Sources(host, cameras, DefaultPerSource, offset) {
 		nd := &net.Dialer{Timeout: dialTimeout, LocalAddr: local}
 		out = append(out, &websocket.Dialer{
 			NetDialContext:   nd.DialContext,
@@ -266,9 +322,16 @@ func makeDialers(host string, cameras int) []*websocket.Dialer {
 // only while it writes a frame.
 var writePool = &sync.Pool{}
 
-func (f *Fleet) dialer(cam int) *websocket.Dialer {
-	return f.dialers[(cam/DefaultPerSource)%len(f.dialers)]
+// dialer returns the dialer of the camera that is the n-th of this fleet.
+func (f *Fleet) dialer(n int) *websocket.Dialer {
+	return f.dialers[(n/DefaultPerSource)%len(f.dialers)]
 }
+
+// Cameras returns how many cameras this fleet (or shard) runs.
+func (f *Fleet) Cameras() int { return f.cameras }
+
+// Accounts returns how many accounts this fleet (or shard) runs.
+func (f *Fleet) Accounts() int { return len(f.mine) }
 
 func (f *Fleet) cell(account int) int { return CellOf(AccountName(account), len(f.target.Cells)) }
 
@@ -280,22 +343,27 @@ func (f *Fleet) baseURL(account int) string {
 
 // Outcome is everything a run measured: the input of reports.
 type Outcome struct {
-	Scenario   string
-	Source     string
-	Seed       uint64
-	Cameras    int
-	Accounts   int
-	Policy     string
-	Targets    []string
-	Started    time.Time
-	Ended      time.Time
-	Phases     []PhaseSpan
-	OutageEnds []time.Time
-	Histograms map[string]*hdrhistogram.Histogram
-	Counts     map[string]int64
-	Errors     map[string]int64
-	Operations int64 // connect attempts + events sent + app requests: the denominator of the error rate
-	Curve      Curve
+	Scenario string
+	Source   string
+	Seed     uint64
+	Cameras  int // the cameras this run (or shard) ran
+	Accounts int
+	// FleetCameras is the whole layout's size; Shard of Shards is the part
+	// of it this run ran (0 of 1 for a whole run).
+	FleetCameras  int
+	Shard, Shards int
+	KeyID         string // oracle.Key.ID of the key the fleet sealed with
+	Policy        string
+	Targets       []string
+	Started       time.Time
+	Ended         time.Time
+	Phases        []PhaseSpan
+	OutageEnds    []time.Time
+	Histograms    map[string]*hdrhistogram.Histogram
+	Counts        map[string]int64
+	Errors        map[string]int64
+	Operations    int64 // connect attempts + events sent + app requests: the denominator of the error rate
+	Curve         Curve
 	// AllConnected is how long after Started every camera was first
 	// connected at once; 0 if that never happened.
 	AllConnected time.Duration

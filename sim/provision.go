@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"io"
 	"net/http"
 	"strings"
@@ -19,12 +20,12 @@ func (f *Fleet) Provision(ctx context.Context) error { return Provision(ctx, f.l
 // Provision registers layout l with every cell of t: each cell gets the
 // accounts herd routes to it, streamed as herd/1 JSON Lines.
 func Provision(ctx context.Context, l *Layout, t Target) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
 	for cell := range t.Cells {
-		if err := provisionCell(ctx, l, t, cell); err != nil {
-			return err
-		}
+		g.Go(func() error { return provisionCell(ctx, l, t, cell) })
 	}
-	return nil
+	return g.Wait()
 }
 
 func provisionCell(ctx context.Context, l *Layout, t Target, cell int) error {

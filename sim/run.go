@@ -16,22 +16,29 @@ import (
 // what was measured, marked Interrupted.
 func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	baseRSS := procstat.RSS()
-	started := time.Now()
-	n := f.layout.Cameras()
-	ramp := time.Duration(float64(n) / f.rampRate * float64(time.Second))
+	started := f.start
+	if started.IsZero() {
+		started = time.Now()
+	}
+	// The ramp is the whole layout's, so that shards sharing a start
+	// together connect at the ramp rate.
+	ramp := time.Duration(float64(f.layout.Cameras()) / f.rampRate * float64(time.Second))
 	f.plan = newPlan(f.sc, f.seed, started.Add(ramp+time.Second))
 	f.setPhase("ramp")
 
 	camCtx, stopCams := context.WithCancel(ctx)
 	defer stopCams()
-	cams := make([]*camera, n)
-	f.quiet.Add(n)
-	for i := range cams {
-		c := &camera{f: f, idx: i, account: f.layout.AccountOf(i), hidx: -1}
-		c.nextEvent = f.plan.start.Add(c.interval(0))
-		c.attemptAt = started.Add(time.Duration(unit(f.seed^0x4a3b^uint64(i)) * float64(ramp)))
-		cams[i] = c
-		f.sched.at(c, c.attemptAt)
+	cams := make([]*camera, 0, f.cameras)
+	f.quiet.Add(f.cameras)
+	for _, a := range f.mine {
+		first, end := f.layout.CamerasOf(a)
+		for i := first; i < end; i++ {
+			c := &camera{f: f, idx: i, nth: len(cams), account: a, hidx: -1}
+			c.nextEvent = f.plan.start.Add(c.interval(0))
+			c.attemptAt = started.Add(time.Duration(unit(f.seed^0x4a3b^uint64(i)) * float64(ramp)))
+			cams = append(cams, c)
+			f.sched.at(c, c.attemptAt)
+		}
 	}
 	// The engine: the scheduler's tick workers and the dial workers, at most
 	// maxDialing cameras in the handshake at once.
@@ -190,7 +197,7 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 			errs := f.m.errTotal()
 			conn := f.m.connected.Load()
 			violations := f.oracle.Total()
-			if all == 0 && conn == int64(f.layout.Cameras()) {
+			if all == 0 && conn == int64(f.cameras) {
 				all = now.Sub(start)
 			}
 			steps := max(int(now.Sub(start)/DefaultSampleStep)-len(c.Connected), 1)
@@ -208,7 +215,7 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 			if f.progress != nil && now.Sub(lastProgress) >= f.progressEvery {
 				el := now.Sub(lastProgress).Seconds()
 				f.progress(Progress{
-					Phase: f.phaseAt(now), Elapsed: now.Sub(start), Cameras: f.layout.Cameras(),
+					Phase: f.phaseAt(now), Elapsed: now.Sub(start), Cameras: f.cameras,
 					Connected: conn, Connects: connects,
 					ConnectsPerSec: float64(connects-lastProgConnects) / el,
 					Errors:         errs, Violations: violations,
@@ -251,8 +258,8 @@ func (f *Fleet) outcome(started time.Time, s sampleResult, audit AuditSummary, i
 	hists := f.m.merged()
 	counts := f.m.countMap()
 	o := &Outcome{
-		Scenario: f.sc.Name, Source: f.sc.Source, Seed: f.seed, Cameras: f.layout.Cameras(),
-		Accounts: f.layout.Accounts(), Policy: f.sc.Reconnect.Policy, Targets: f.target.Cells,
+		Scenario: f.sc.Name, Source: f.sc.Source, Seed: f.seed, Cameras: f.cameras,
+		Accounts: len(f.mine), FleetCameras: f.layout.Cameras(), Shard: f.shard, Shards: f.shards, KeyID: f.key.ID(), Policy: f.sc.Reconnect.Policy, Targets: f.target.Cells,
 		Started: started, Ended: time.Now(), Phases: f.plan.phases,
 		Histograms: hists, Counts: counts, Errors: f.m.errMap(),
 		Operations: counts[CountConnectAttempts] + counts[CountEventsSent] + counts[CountAppRequests],

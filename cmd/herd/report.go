@@ -98,7 +98,7 @@ whatever the drill's verdict: the verdict's exit code is herd run's.`,
   herd report result.json --junit junit.xml --hgrm hgrm/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			r, err := readResultFile(args[0])
+			r, err := loadResult(args[0])
 			if err != nil {
 				return usagef(c, err)
 			}
@@ -123,9 +123,9 @@ whatever the drill's verdict: the verdict's exit code is herd run's.`,
 	return c
 }
 
-// readResultFile reads a herd.result/v1 file; its errors name the file and
-// what to pass instead.
-func readResultFile(path string) (*reports.Result, error) {
+// loadResult reads a herd.result/v1 file for herd report; its errors name
+// the file and what to pass instead.
+func loadResult(path string) (*reports.Result, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the result: %w (pass the file that 'herd run --out' wrote)", err)

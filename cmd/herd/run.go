@@ -19,7 +19,6 @@ import (
 
 	"github.com/herd-drill/herd/internal/atomicfile"
 	"github.com/herd-drill/herd/internal/exitcode"
-	"github.com/herd-drill/herd/internal/procstat"
 	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
@@ -43,6 +42,9 @@ type runFlags struct {
 	progressInt time.Duration
 	maxDialing  int
 	memProfile  string
+	workers     int
+	cells       int
+	parts       string
 }
 
 func newRunCmd() *cobra.Command {
@@ -90,6 +92,9 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.StringVar(&fl.memProfile, "memprofile", "", "write a heap profile here when the last phase ends (for herd's own benchmarks)")
 	_ = f.MarkHidden("memprofile")
 	f.DurationVar(&fl.progressInt, "progress-every", 5*time.Second, "interval of progress lines on stderr")
+	f.IntVar(&fl.workers, "workers", 0, "fleet worker processes (default: as many as the open-file limit needs)")
+	f.IntVar(&fl.cells, "cells", 0, "built-in target cell processes (default: as many as the open-file limit needs)")
+	f.StringVar(&fl.parts, "parts", "", "with worker processes, also keep each worker's own result in this directory")
 	return c
 }
 
@@ -160,21 +165,41 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	}
 	info := reports.TargetInfo{Faults: []string{}}
 	tgt := sim.Target{AdminToken: fl.adminToken}
+	embedded := fl.target == ""
+	plan, err := planProcesses(d.sc, embedded, fl.workers, fl.cells)
+	if err != nil {
+		return usagef(c, err)
+	}
 
-	if fl.target == "" {
+	if embedded {
 		faults, err := target.ParseFaults(fl.faults)
 		if err != nil {
 			return usagef(c, fmt.Errorf("--target-fault: %w", err))
 		}
-		if err := checkFileBudget(d.sc); err != nil {
-			return usagef(c, err)
+		if plan.cells == 0 {
+			url, stop, err := startEmbeddedTarget(faults)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			tgt = sim.Target{Cells: []string{url.base}, AdminToken: url.token}
+		} else {
+			token, err := randomToken()
+			if err != nil {
+				return err
+			}
+			var extra []string
+			if fl.faults != "" {
+				extra = append(extra, "--fault="+fl.faults)
+			}
+			logf(stderr, fl.quiet, "starting the built-in target as %d cell processes", plan.cells)
+			g, err := startCells(ctx, plan.cells, "127.0.0.1", 0, token, extra, nil)
+			if err != nil {
+				return interruptedOr(ctx, err)
+			}
+			defer g.stop()
+			tgt = sim.Target{Cells: g.urls, AdminToken: token}
 		}
-		url, stop, err := startEmbeddedTarget(faults)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		tgt = sim.Target{Cells: []string{url.base}, AdminToken: url.token}
 		info.Embedded = true
 		for _, f := range target.AllFaults() {
 			if faults.Has(f) {
@@ -212,6 +237,9 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 			}
 		}))
 	}
+	if plan.workers > 1 {
+		return runCoordinated(c, d, tgt, info, fl, plan)
+	}
 	fleet, err := sim.New(d.sc, d.layout, tgt, opts...)
 	if err != nil {
 		return usagef(c, err)
@@ -229,6 +257,29 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		return err
 	}
 	res := reports.Build(d.sc, out, info, herdVersion())
+	return finish(c, res, fl.out)
+}
+
+// runCoordinated provisions the fleet, checks the target, and runs the
+// drill on worker processes.
+func runCoordinated(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.TargetInfo, fl *runFlags, plan processPlan) error {
+	ctx, stderr := c.Context(), c.ErrOrStderr()
+	probe, err := sim.New(d.sc, d.layout, tgt)
+	if err != nil {
+		return usagef(c, err)
+	}
+	logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d) at %d cells", d.layout.Cameras(), d.layout.Accounts(), d.sc.Fleet.Seed, len(tgt.Cells))
+	if err := sim.Provision(ctx, d.layout, tgt); err != nil {
+		return interruptedOr(ctx, err)
+	}
+	if err := probe.Preflight(ctx); err != nil {
+		return interruptedOr(ctx, err)
+	}
+	logf(stderr, fl.quiet, "drill %s: %s of phases, policy %s", d.sc.Name, d.sc.Total().Round(time.Second), d.sc.Reconnect.Policy)
+	res, err := runWorkers(c, d, tgt, info, fl, plan)
+	if err != nil {
+		return err
+	}
 	return finish(c, res, fl.out)
 }
 
@@ -298,29 +349,4 @@ func startEmbeddedTarget(faults target.Faults) (embedded, func(), error) {
 	go func() { done <- srv.Serve(ctx, ln) }()
 	stop := func() { cancel(); <-done }
 	return embedded{base: "http://" + ln.Addr().String(), token: token}, stop, nil
-}
-
-// checkFileBudget raises the soft open-file limit to the hard one and
-// checks that fleet and built-in target fit in it together: each camera
-// holds a socket on both sides, and a silent outage leaves the old one
-// open until the target notices.
-func checkFileBudget(sc *scenarios.Scenario) error {
-	limit := procstat.RaiseFileLimit()
-	if limit == 0 {
-		return nil
-	}
-	perCamera := uint64(2)
-	for _, p := range sc.Phases {
-		if p.Kind == scenarios.KindOutage && p.Mode == scenarios.ModeSilent {
-			perCamera = 4
-		}
-	}
-	const slack = 1000 // app connections, listeners, the process's own files
-	need := uint64(sc.Fleet.Cameras)*perCamera + slack
-	if need > limit {
-		most := (limit - slack) / perCamera
-		return fmt.Errorf("--cameras %d needs about %d open files with the built-in target in this process, but the limit is %d: use --cameras %d or fewer, or run 'herd target' as its own process and pass --target",
-			sc.Fleet.Cameras, need, limit, most)
-	}
-	return nil
 }

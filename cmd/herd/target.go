@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/herd-drill/herd/sim/target"
 )
@@ -20,6 +24,7 @@ func newTargetCmd() *cobra.Command {
 		listen     string
 		adminToken string
 		faults     string
+		cells      int
 		cfg        target.Config
 	)
 	c := &cobra.Command{
@@ -42,11 +47,19 @@ that shows up only under the load that triggers it:
                     reconnect, and live view reaches another device
 
 On start it prints one line with its base URL and admin token to stdout.
-SIGINT or SIGTERM closes every device socket with 1001 and exits 0.`,
+SIGINT or SIGTERM closes every device socket with 1001 and exits 0.
+
+With --cells N it runs N target processes on consecutive ports from
+--listen's, one admin token for all, and prints their URLs as one
+comma-separated list for 'herd run --target'. Cell routing rule: an account
+lives in cell FNV-1a-32(account id) mod N; herd routes by the same rule, and
+provisioning sends each account to its cell only. Each cell is a process
+with its own file limit, so N cells hold N times the sockets.`,
 		Example: `  herd target
   herd target --listen 127.0.0.1:9000 --admin-token s3cret
   herd target --fault stale-reply,drop-acked
   herd target --max-connect-rate 2000 --connect-burst 500
+  herd target --cells 4 --listen 127.0.0.1:8080          # cells on 8080..8083
   herd run --target http://127.0.0.1:8080 --admin-token s3cret   # drill it from another shell`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -63,6 +76,9 @@ SIGINT or SIGTERM closes every device socket with 1001 and exits 0.`,
 				adminToken = hex.EncodeToString(b)
 			}
 			cfg.AdminToken = adminToken
+			if cells > 1 {
+				return serveCells(c, cells, listen, adminToken)
+			}
 			srv, err := target.New(cfg)
 			if err != nil {
 				return usagef(c, err)
@@ -83,7 +99,8 @@ SIGINT or SIGTERM closes every device socket with 1001 and exits 0.`,
 	}
 	f := c.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on (host:port; port 0 picks a free one)")
-	f.StringVar(&adminToken, "admin-token", "", "bearer token of POST /v1/fleet (generated and printed when absent)")
+	f.StringVar(&adminToken, "admin-token", os.Getenv("HERD_ADMIN_TOKEN"), "bearer token of POST /v1/fleet (env HERD_ADMIN_TOKEN; generated and printed when absent)")
+	f.IntVar(&cells, "cells", 1, "run this many target processes on consecutive ports (see the cell routing rule above)")
 	f.StringVar(&faults, "fault", "", "faults to switch on, comma-separated: stale-reply, shared-cache-key, idor, drop-acked, dup-on-retry, live-misroute")
 	f.Float64Var(&cfg.MaxConnectRate, "max-connect-rate", 0, "token-bucket rate for upgrades, and for app calls, per second (0 = unlimited); refusals get 503 + Retry-After")
 	f.IntVar(&cfg.ConnectBurst, "connect-burst", 0, "token-bucket size (default: the rate, at least 1)")
@@ -102,10 +119,58 @@ SIGINT or SIGTERM closes every device socket with 1001 and exits 0.`,
 				return usagef(c, fmt.Errorf("--%s must be positive", d.name))
 			}
 		}
+		if cells < 1 || cells > maxCells {
+			return usagef(c, fmt.Errorf("--cells must be 1 to %d, got %d", maxCells, cells))
+		}
 		if cfg.MaxConnectRate < 0 || cfg.ConnectBurst < 0 || cfg.WriteQueue <= 0 {
 			return usagef(c, errors.New("--max-connect-rate and --connect-burst must not be negative, --write-queue must be positive"))
 		}
 		return nil
 	}
 	return c
+}
+
+// maxCells bounds --cells: each cell is a process.
+const maxCells = 256
+
+// serveCells runs n target cells as processes on consecutive ports from
+// listen's and waits for a signal; a cell that dies ends them all.
+func serveCells(c *cobra.Command, n int, listen, token string) error {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return usagef(c, fmt.Errorf("--listen %q: %w", listen, err))
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port+n-1 > 65535 {
+		return usagef(c, fmt.Errorf("--listen %q: with --cells %d the ports %s..%d must all be valid", listen, n, portStr, port+n-1))
+	}
+	var extra []string
+	c.Flags().Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "cells", "listen", "admin-token":
+		default:
+			extra = append(extra, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	ctx := c.Context()
+	g, err := startCells(ctx, n, host, port, token, extra, c.ErrOrStderr())
+	if err != nil {
+		return interruptedOr(ctx, err)
+	}
+	fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s\n", strings.Join(g.urls, ","), token)
+	// Wait for a signal, or for a cell to die.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			g.stop()
+			return nil
+		case <-tick.C:
+			if dead := g.dead(); len(dead) > 0 {
+				g.stop()
+				return fmt.Errorf("a target cell died, stopping the others: %s", strings.Join(dead, "; "))
+			}
+		}
+	}
 }

@@ -194,7 +194,7 @@ func attempt(ctx context.Context, d *websocket.Dialer, ws, device, token string,
 
 func dialersFor(host string, n int) []*websocket.Dialer {
 	var out []*websocket.Dialer
-	for _, local := range loopback.Sources(host, n, DefaultPerSource) {
+	for _, local := range loopback.Sources(host, n, DefaultPerSource, 0) {
 		nd := &net.Dialer{Timeout: 30 * time.Second, LocalAddr: local}
 		out = append(out, &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: 30 * time.Second,
 			ReadBufferSize: 128, WriteBufferSize: 512, WriteBufferPool: writePool})

@@ -11,9 +11,10 @@ const maxSources = 250
 
 // Sources returns the local addresses that sockets clients should dial
 // from, perSource sockets each: socket i uses Sources[(i/perSource) %
-// len]. For a target that is not loopback IPv4 it returns one nil address
-// (let the kernel choose).
-func Sources(host string, sockets, perSource int) []net.Addr {
+// len]. The addresses start after the first offset ones, so processes of
+// one run can each take their own. For a target that is not loopback IPv4
+// it returns one nil address (let the kernel choose).
+func Sources(host string, sockets, perSource, offset int) []net.Addr {
 	ip := net.ParseIP(host)
 	if ip == nil || ip.To4() == nil || !ip.IsLoopback() || perSource < 1 {
 		return []net.Addr{nil}
@@ -21,7 +22,7 @@ func Sources(host string, sockets, perSource int) []net.Addr {
 	n := min(max((sockets+perSource-1)/perSource, 1), maxSources)
 	out := make([]net.Addr, n)
 	for i := range out {
-		out[i] = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
+		out[i] = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+(offset+i)%maxSources))}
 	}
 	return out
 }

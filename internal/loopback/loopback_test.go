@@ -22,7 +22,7 @@ func TestSources(t *testing.T) {
 		{"example.internal", 50000, 1, ""},
 	}
 	for _, tc := range cases {
-		got := Sources(tc.host, tc.sockets, 8000)
+		got := Sources(tc.host, tc.sockets, 8000, 0)
 		if len(got) != tc.want {
 			t.Errorf("Sources(%s, %d) has %d addresses, want %d", tc.host, tc.sockets, len(got), tc.want)
 			continue
@@ -35,7 +35,10 @@ func TestSources(t *testing.T) {
 			t.Errorf("Sources(%s, %d)[0] = %q, want %q", tc.host, tc.sockets, first, tc.first)
 		}
 	}
-	if last := Sources("127.0.0.1", 10_000_000, 8000)[249].(*net.TCPAddr).IP.String(); last != "127.0.0.251" {
+	if last := Sources("127.0.0.1", 10_000_000, 8000, 0)[249].(*net.TCPAddr).IP.String(); last != "127.0.0.251" {
 		t.Errorf("last source %s, want 127.0.0.251", last)
+	}
+	if got := Sources("127.0.0.1", 9000, 8000, 3)[0].(*net.TCPAddr).IP.String(); got != "127.0.0.5" {
+		t.Errorf("offset 3: first address %s, want 127.0.0.5", got)
 	}
 }

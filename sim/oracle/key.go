@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -62,6 +63,13 @@ func KeyFromBytes(b []byte) (*Key, error) {
 // Bytes returns a copy of the key's bytes, to hand to a worker of the same
 // run. Never log them.
 func (k *Key) Bytes() []byte { return slices.Clone(k.secret[:]) }
+
+// ID names the key without revealing it: the first 8 bytes of the SHA-256
+// of the key, in hex. Shards of one run must show the same ID.
+func (k *Key) ID() string {
+	sum := sha256.Sum256(k.secret[:])
+	return hex.EncodeToString(sum[:8])
+}
 
 // String redacts the key.
 func (k *Key) String() string { return "oracle.Key(redacted)" }

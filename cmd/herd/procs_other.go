@@ -1,0 +1,9 @@
+//go:build !linux
+
+package main
+
+import "syscall"
+
+// childAttr: outside Linux, children notice a dead coordinator when their
+// stdin closes.
+func childAttr() *syscall.SysProcAttr { return nil }
