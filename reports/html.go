@@ -205,10 +205,15 @@ func newHTMLView(r *Result) *htmlView {
 			Lasts:  p.End.Sub(p.Start).Round(100 * time.Millisecond).String(),
 		})
 	}
-	if name, ok := strings.CutPrefix(r.ScenarioSource, "builtin:"); ok {
+	switch name, builtin := strings.CutPrefix(r.ScenarioSource, "builtin:"); {
+	case r.ScenarioYAML != "":
+		v.ScenarioYAML = r.ScenarioYAML
+		v.ScenarioNote = "The scenario as it ran: every default, command-line override and time scale applied."
+	case builtin:
+		// Results from before scenario_yaml: the built-in as this herd ships it.
 		if src, ok := scenarios.BuiltinSource(name); ok {
 			v.ScenarioYAML = string(src)
-			v.ScenarioNote = "The built-in scenario " + name + " as this herd ships it. Command-line overrides (--cameras, --seed, --policy, --time-scale) are not in this text: the fleet above is what ran."
+			v.ScenarioNote = "The built-in scenario " + name + " as this herd ships it; this result does not record the scenario as run, so command-line overrides (--cameras, --seed, --policy, --time-scale) are not in this text: the fleet above is what ran."
 		}
 	}
 	v.LatencyStep = (time.Duration(r.Curve.LatencyStepMs) * time.Millisecond).String()

@@ -84,7 +84,7 @@ func TestHTMLPutsTheVerdictFirst(t *testing.T) {
 		"cam-00000851/30", "/v1/accounts/acct-0000117/events", "09:30:22.100", "&#43;0.7 s", // evidence
 		"T99 5.2s", `"recoveryMarks":[{"label":"T50`, // recovery, annotated
 		`id="chart-latency-first_ack"`, `"latencyX":[0.5,1.5`, // latency over time
-		"policy: immediate", "seed 1", "open files</th><td>peak 2107", // scenario file, fleet, generator
+		"The scenario as it ran", "policy: immediate", "seed 1", "open files</th><td>peak 2107", // scenario, fleet, generator
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
