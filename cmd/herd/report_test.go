@@ -143,7 +143,10 @@ phases:
 	}
 	r := readResult(t, out)
 	c := r.Curve
-	if want := int(r.DurationMs / c.StepMs); len(c.Connected) < want-2 || len(c.Connected) > want+2 {
+	// The result's end comes a little after the sampler's last step (the
+	// outcome is gathered in between, slowly on a loaded machine); a sampler
+	// that dropped the ticks it missed kept a third fewer samples here.
+	if want := int(r.DurationMs / c.StepMs); len(c.Connected) < want*85/100 || len(c.Connected) > want+2 {
 		t.Errorf("%d samples in %d ms, want about %d: a sample per step of the run", len(c.Connected), r.DurationMs, want)
 	}
 	var found int64
