@@ -3,6 +3,7 @@ package reports
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -271,14 +272,86 @@ func mergeCurves(in []Input) Curve {
 			(*dst)[off+j] += v
 		}
 	}
+	violations := true // only when every shard has them
+	for _, x := range in {
+		violations = violations && x.R.Curve.Violations != nil
+	}
+	if violations {
+		out.Violations = []int64{}
+	}
 	for _, x := range in {
 		c := x.R.Curve
 		off := int((c.Start.Sub(out.Start) + stepD/2) / stepD)
 		add(&out.Connected, off, c.Connected)
 		add(&out.Connects, off, c.Connects)
 		add(&out.Errors, off, c.Errors)
+		if violations {
+			add(&out.Violations, off, c.Violations)
+		}
 	}
+	for len(out.Violations) > 0 && len(out.Violations) < len(out.Connected) {
+		out.Violations = append(out.Violations, 0)
+	}
+	mergeLatencySeries(&out, in)
 	return out
+}
+
+// mergeLatencySeries combines the shards' latency over time on the wall
+// clock, when every shard has it at one step. Counts add up exactly; a
+// percentile of percentiles cannot, so p50 is the count-weighted mean of
+// the shards' medians and p99 the highest shard's p99, a bound the true
+// p99 of all values never exceeds.
+func mergeLatencySeries(out *Curve, in []Input) {
+	step := in[0].R.Curve.LatencyStepMs
+	for _, x := range in {
+		if step <= 0 || x.R.Curve.LatencyStepMs != step || x.R.Curve.Latency == nil {
+			return
+		}
+	}
+	stepD := time.Duration(step) * time.Millisecond
+	type acc struct {
+		count    []int64
+		weighted []float64 // Σ p50 × count
+		p99      []*float64
+	}
+	accs := map[string]*acc{}
+	for _, x := range in {
+		c := x.R.Curve
+		off := int((c.Start.Sub(out.Start) + stepD/2) / stepD)
+		for name, ls := range c.Latency {
+			a := accs[name]
+			if a == nil {
+				a = &acc{}
+				accs[name] = a
+			}
+			for j, n := range ls.Count {
+				k := off + j
+				for len(a.count) <= k {
+					a.count, a.weighted, a.p99 = append(a.count, 0), append(a.weighted, 0), append(a.p99, nil)
+				}
+				a.count[k] += n
+				if n > 0 && j < len(ls.P50Ms) && ls.P50Ms[j] != nil {
+					a.weighted[k] += *ls.P50Ms[j] * float64(n)
+				}
+				if j < len(ls.P99Ms) && ls.P99Ms[j] != nil && (a.p99[k] == nil || *ls.P99Ms[j] > *a.p99[k]) {
+					v := *ls.P99Ms[j]
+					a.p99[k] = &v
+				}
+			}
+		}
+	}
+	out.LatencyStepMs = step
+	out.Latency = make(map[string]LatencySeries, len(accs))
+	for name, a := range accs {
+		ls := LatencySeries{Count: a.count, P50Ms: make([]*float64, len(a.count)), P99Ms: a.p99}
+		for k, n := range a.count {
+			if n > 0 {
+				v := math.Round(a.weighted[k]/float64(n)*1000) / 1000
+				ls.P50Ms[k] = &v
+			}
+		}
+		out.Latency[name] = ls
+	}
 }
 
 func sumCPUShare(in []Input) float64 {

@@ -175,13 +175,29 @@ type Audit struct {
 	Events         int64 `json:"events"`
 }
 
-// Curve is the run's time series.
+// Curve is the run's time series: Connected, Connects, Errors and
+// Violations have a point per StepMs from Start (the last three count what
+// happened during the step); Latency has a point per LatencyStepMs.
+// Results written before Violations and Latency existed lack them: readers
+// treat them as absent, not as zero.
 type Curve struct {
-	Start     time.Time `json:"start"`
-	StepMs    int64     `json:"step_ms"`
-	Connected []int64   `json:"connected"`
-	Connects  []int64   `json:"connects"`
-	Errors    []int64   `json:"errors"`
+	Start         time.Time                `json:"start"`
+	StepMs        int64                    `json:"step_ms"`
+	Connected     []int64                  `json:"connected"`
+	Connects      []int64                  `json:"connects"`
+	Errors        []int64                  `json:"errors"`
+	Violations    []int64                  `json:"violations"`
+	LatencyStepMs int64                    `json:"latency_step_ms"`
+	Latency       map[string]LatencySeries `json:"latency"`
+}
+
+// LatencySeries is one histogram's latency over time: per interval, how
+// many values were recorded and their p50 and p99 in milliseconds (null
+// when the interval recorded none).
+type LatencySeries struct {
+	Count []int64    `json:"count"`
+	P50Ms []*float64 `json:"p50_ms"`
+	P99Ms []*float64 `json:"p99_ms"`
 }
 
 // Generator is herd's health during the run: when Saturated, the figures
@@ -271,8 +287,7 @@ func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersio
 		r.Errors.ShedRate = float64(r.Errors.Shed) / float64(o.Operations)
 	}
 	r.Audit = Audit(o.Audit)
-	r.Curve = Curve{Start: o.Curve.Start.UTC(), StepMs: o.Curve.Step.Milliseconds(), Connected: nonNil(o.Curve.Connected),
-		Connects: nonNil(o.Curve.Connects), Errors: nonNil(o.Curve.Errors)}
+	r.Curve = curveOf(o.Curve)
 	g := o.Generator
 	r.Generator = Generator{
 		Saturated: g.Saturated, Evidence: g.Evidence, LagP99Ms: ms(g.LagP99), LagMaxMs: ms(g.LagMax),
@@ -338,6 +353,25 @@ func pickEvidence(all []oracle.Evidence, n int) []oracle.Evidence {
 	return out
 }
 
+func curveOf(c sim.Curve) Curve {
+	out := Curve{
+		Start: c.Start.UTC(), StepMs: c.Step.Milliseconds(), Connected: nonNil(c.Connected),
+		Connects: nonNil(c.Connects), Errors: nonNil(c.Errors), Violations: nonNil(c.Violations),
+		LatencyStepMs: c.LatencyStep.Milliseconds(), Latency: make(map[string]LatencySeries, len(c.Latency)),
+	}
+	for name, s := range c.Latency {
+		ls := LatencySeries{Count: nonNil(s.Count), P50Ms: make([]*float64, len(s.Count)), P99Ms: make([]*float64, len(s.Count))}
+		for i, n := range s.Count {
+			if n > 0 && i < len(s.P50) && i < len(s.P99) {
+				p50, p99 := usToMs(float64(s.P50[i].Microseconds())), usToMs(float64(s.P99[i].Microseconds()))
+				ls.P50Ms[i], ls.P99Ms[i] = &p50, &p99
+			}
+		}
+		out.Latency[name] = ls
+	}
+	return out
+}
+
 func nonNil(s []int64) []int64 {
 	if s == nil {
 		return []int64{}
@@ -394,6 +428,16 @@ func recoveryOf(affected, reconnected int64, h *hdrhistogram.Histogram) Recovery
 	return r
 }
 
+// Reasons a verdict fails for, besides failed thresholds.
+const (
+	reasonViolations  = "the oracle found violations"
+	reasonInterrupted = "the drill was interrupted"
+)
+
+// violationsFail reports whether r's violations failed its verdict: false
+// when the scenario allowed them (allow_violations).
+func violationsFail(r *Result) bool { return slices.Contains(r.Reasons, reasonViolations) }
+
 // Judge evaluates sc's thresholds against r and sets the verdict: fail when
 // a threshold fails, when the oracle found any violation (unless the
 // scenario allows them), or when the run was interrupted.
@@ -425,10 +469,10 @@ func Judge(r *Result, sc *scenarios.Scenario) {
 		r.Thresholds = append(r.Thresholds, tr)
 	}
 	if r.Violations.Total > 0 && !sc.AllowViolations {
-		r.Reasons = append(r.Reasons, "the oracle found violations")
+		r.Reasons = append(r.Reasons, reasonViolations)
 	}
 	if r.Interrupted {
-		r.Reasons = append(r.Reasons, "the drill was interrupted")
+		r.Reasons = append(r.Reasons, reasonInterrupted)
 	}
 	r.Reasons = append(r.Reasons, shardReasons(r.Shards)...)
 	sort.Strings(r.Reasons)

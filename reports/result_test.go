@@ -203,3 +203,44 @@ func TestPickEvidenceKeepsEveryClass(t *testing.T) {
 		t.Errorf("lost records kept: %d..%d, want the earliest 0..98", got[1].AtMs, got[len(got)-1].AtMs)
 	}
 }
+
+func TestCurveCarriesLatencyAndViolationsOverTime(t *testing.T) {
+	start := time.Unix(1000, 0)
+	c := curveOf(sim.Curve{
+		Start: start, Step: 100 * time.Millisecond, Connected: []int64{1, 2}, Connects: []int64{1, 1},
+		Errors: []int64{0, 0}, Violations: []int64{0, 3}, LatencyStep: time.Second,
+		Latency: map[string]*sim.LatencySeries{sim.HistAck: {
+			Count: []int64{4, 0}, P50: []time.Duration{1500 * time.Microsecond, 0}, P99: []time.Duration{20 * time.Millisecond, 0},
+		}},
+	})
+	ack := c.Latency[sim.HistAck]
+	if c.LatencyStepMs != 1000 || len(c.Violations) != 2 || c.Violations[1] != 3 {
+		t.Errorf("curve = step %d, violations %v; want 1000 and [0 3]", c.LatencyStepMs, c.Violations)
+	}
+	if ack.P50Ms[0] == nil || *ack.P50Ms[0] != 1.5 || ack.P99Ms[0] == nil || *ack.P99Ms[0] != 20 {
+		t.Fatalf("ack point 0 = %v, %v; want 1.5 and 20 ms", show(ack.P50Ms[0]), show(ack.P99Ms[0]))
+	}
+	if ack.P50Ms[1] != nil || ack.P99Ms[1] != nil || ack.Count[1] != 0 {
+		t.Errorf("an interval without values has p50 %v: want null, not 0", show(ack.P50Ms[1]))
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, &Result{Schema: Schema, Curve: c}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"latency_step_ms": 1000`, `"p50_ms": [`, `"violations": [`} {
+		if !strings.Contains(js.String(), want) {
+			t.Errorf("JSON lacks %s", want)
+		}
+	}
+}
+
+func TestReadJSONAcceptsResultsWithoutTheTimeSeries(t *testing.T) {
+	old := `{"schema":"herd.result/v1","curve":{"start":"2026-01-01T00:00:00Z","step_ms":100,"connected":[1],"connects":[1],"errors":[0]}}`
+	r, err := ReadJSON(strings.NewReader(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Curve.Violations != nil || r.Curve.Latency != nil || r.Curve.LatencyStepMs != 0 {
+		t.Errorf("old result read with time series %+v; want them absent", r.Curve)
+	}
+}

@@ -35,8 +35,11 @@ const (
 	DefaultRampRate     = 3000.0           // initial connects per second before the first phase
 	DefaultQuietTimeout = 20 * time.Second // how long to wait for the last acks after the plan
 	DefaultSampleStep   = 100 * time.Millisecond
-	DefaultAppConns     = 256  // concurrent app HTTP connections per target cell
-	DefaultPerSource    = 8000 // cameras per loopback source address
+	// DefaultLatencyStep is the interval of the latency-over-time series: a
+	// percentile of one 100 ms step has too few values to mean much.
+	DefaultLatencyStep = time.Second
+	DefaultAppConns    = 256  // concurrent app HTTP connections per target cell
+	DefaultPerSource   = 8000 // cameras per loopback source address
 	// DefaultMaxDialing bounds the sockets one fleet process has in the
 	// handshake at once. Beyond the target's accept backlog (somaxconn,
 	// often 4096) the kernel drops SYNs and the drill would measure TCP's
@@ -372,13 +375,31 @@ type Outcome struct {
 	Generator    Generator
 }
 
-// Curve is the run's time series, one sample per Step from Start.
+// Curve is the run's time series, one sample per Step from Start, and
+// one latency point per LatencyStep from Start. Sample k closes step k even
+// when the sampler ran late: the steps it missed share what it measured.
 type Curve struct {
-	Start     time.Time
-	Step      time.Duration
-	Connected []int64 // cameras connected at the sample
-	Connects  []int64 // successful connects during the step
-	Errors    []int64 // errors during the step
+	Start      time.Time
+	Step       time.Duration
+	Connected  []int64 // cameras connected at the sample
+	Connects   []int64 // successful connects during the step
+	Errors     []int64 // errors during the step
+	Violations []int64 // oracle violations found during the step
+	// LatencyStep is the interval of Latency's points; the last point may
+	// cover a shorter, final interval.
+	LatencyStep time.Duration
+	// Latency has a series for every histogram but recovery, whose curve
+	// is Connected.
+	Latency map[string]*LatencySeries
+}
+
+// LatencySeries is one histogram's latency over time, a point per
+// Curve.LatencyStep: how many values were recorded in the interval and
+// their median and 99th percentile (0 when Count is 0).
+type LatencySeries struct {
+	Count []int64
+	P50   []time.Duration
+	P99   []time.Duration
 }
 
 // AuditSummary says how the final audit went.

@@ -44,6 +44,25 @@ const stripes = 2
 type recorder struct {
 	mu    sync.Mutex
 	hists [numHists]*hdrhistogram.Histogram
+	// win holds the same values for the current interval only, for the
+	// latency-over-time series; the sampler swaps it for an empty set once
+	// per LatencyStep (a pointer swap under the lock).
+	win *histSet
+}
+
+// histSet is one interval's histograms. Two significant digits are plenty
+// for a plotted point and keep a histogram near 27 KB (a run histogram is
+// 188 KB), so the interval sets, two per stripe, add under 1 MB to a fleet.
+type histSet [numHists]*hdrhistogram.Histogram
+
+const winDigits = 2
+
+func newHistSet() *histSet {
+	w := &histSet{}
+	for h := range w {
+		w[h] = hdrhistogram.New(histMin, histMax, winDigits)
+	}
+	return w
 }
 
 // numHists is len(HistogramNames), as a constant for the array.
@@ -181,6 +200,7 @@ func newMetrics() *metrics {
 		for h := range m.rec[i].hists {
 			m.rec[i].hists[h] = NewHistogram()
 		}
+		m.rec[i].win = newHistSet()
 	}
 	return m
 }
@@ -198,6 +218,9 @@ func (m *metrics) record(key int, h histID, d time.Duration) {
 	r := &m.rec[key%stripes]
 	r.mu.Lock()
 	_ = r.hists[h].RecordValue(us)
+	if h != hRecovery { // recovery has its own curve: connected cameras
+		_ = r.win[h].RecordValue(us)
+	}
 	r.mu.Unlock()
 }
 
@@ -217,6 +240,70 @@ func (m *metrics) merged() map[string]*hdrhistogram.Histogram {
 		out[name] = all
 	}
 	return out
+}
+
+// intervals turns each stripe's interval histograms into one latency point
+// per histogram (recovery excepted) and starts the next interval. spare is
+// the sampler's own empty set per stripe: it is swapped in under the
+// stripe's lock, so the merge and the reset happen outside every lock.
+type intervals struct {
+	spare [stripes]*histSet
+	all   *hdrhistogram.Histogram
+}
+
+func newIntervals() *intervals {
+	iv := &intervals{all: hdrhistogram.New(histMin, histMax, winDigits)}
+	for i := range iv.spare {
+		iv.spare[i] = newHistSet()
+	}
+	return iv
+}
+
+// take appends the interval that ends now to c.Latency as a point per
+// latency step it spans: one, unless the sampler ran late, and then each
+// step gets the interval's percentiles and an even share of its count.
+func (iv *intervals) take(m *metrics, c *Curve, steps int) {
+	for i := range m.rec {
+		r := &m.rec[i]
+		r.mu.Lock()
+		r.win, iv.spare[i] = iv.spare[i], r.win
+		r.mu.Unlock()
+	}
+	if c.Latency == nil {
+		c.Latency = make(map[string]*LatencySeries, numHists-1)
+	}
+	for h, name := range HistogramNames {
+		if histID(h) == hRecovery {
+			continue
+		}
+		iv.all.Reset()
+		for i := range iv.spare {
+			iv.all.Merge(iv.spare[i][h])
+			iv.spare[i][h].Reset()
+		}
+		s := c.Latency[name]
+		if s == nil {
+			s = &LatencySeries{}
+			c.Latency[name] = s
+		}
+		count := iv.all.TotalCount()
+		var p50, p99 time.Duration
+		if count > 0 {
+			p50 = time.Duration(iv.all.ValueAtQuantile(50)) * time.Microsecond
+			p99 = time.Duration(iv.all.ValueAtQuantile(99)) * time.Microsecond
+		}
+		for j := 1; j <= steps; j++ {
+			s.Count = append(s.Count, share(count, steps, j))
+			s.P50 = append(s.P50, p50)
+			s.P99 = append(s.P99, p99)
+		}
+	}
+}
+
+// share is the j-th of n even shares of total (j from 1), the shares summing
+// to total exactly.
+func share(total int64, n, j int) int64 {
+	return total*int64(j)/int64(n) - total*int64(j-1)/int64(n)
 }
 
 func (m *metrics) countMap() map[string]int64 {

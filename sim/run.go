@@ -166,12 +166,17 @@ type sampleResult struct {
 }
 
 // sample records the time series every DefaultSampleStep and reports
-// progress; it returns the series when ctx ends.
+// progress; it returns the series when ctx ends. Sample k closes step k
+// from start, also when the sampler runs late (a loaded machine drops
+// ticks): the steps it missed share what it then measured.
 func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
-	c := Curve{Start: start, Step: DefaultSampleStep}
+	c := Curve{Start: start, Step: DefaultSampleStep, LatencyStep: DefaultLatencyStep}
 	tick := time.NewTicker(DefaultSampleStep)
 	defer tick.Stop()
-	var lastConnects, lastErrs int64
+	iv := newIntervals()
+	perLatency := int(DefaultLatencyStep / DefaultSampleStep)
+	latencyPoints := 0
+	var lastConnects, lastErrs, lastViolations int64
 	lastProgress := start
 	var lastProgConnects int64
 	peak := 0
@@ -181,18 +186,30 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
+			// A last, shorter step, so that the series add up to the run's
+			// totals (the audit's findings come at the very end).
+			now := time.Now()
+			c.add(max(int(now.Sub(start)/DefaultSampleStep)-len(c.Connected), 1), f.m.connected.Load(),
+				f.m.counts[cConnects].Load()-lastConnects, f.m.errTotal()-lastErrs, f.oracle.Total()-lastViolations)
+			if n := (len(c.Connected)+perLatency-1)/perLatency - latencyPoints; n > 0 {
+				iv.take(f.m, &c, n)
+			}
 			return sampleResult{curve: c, peakFiles: peak, allConnected: all, peakHeap: heap, peakStack: stack}
 		case now := <-tick.C:
 			connects := f.m.counts[cConnects].Load()
 			errs := f.m.errTotal()
 			conn := f.m.connected.Load()
+			violations := f.oracle.Total()
 			if all == 0 && conn == int64(f.cameras) {
 				all = now.Sub(start)
 			}
-			c.Connected = append(c.Connected, conn)
-			c.Connects = append(c.Connects, connects-lastConnects)
-			c.Errors = append(c.Errors, errs-lastErrs)
-			lastConnects, lastErrs = connects, errs
+			steps := max(int(now.Sub(start)/DefaultSampleStep)-len(c.Connected), 1)
+			c.add(steps, conn, connects-lastConnects, errs-lastErrs, violations-lastViolations)
+			lastConnects, lastErrs, lastViolations = connects, errs, violations
+			if n := len(c.Connected)/perLatency - latencyPoints; n > 0 {
+				iv.take(f.m, &c, n)
+				latencyPoints += n
+			}
 			if i%50 == 0 {
 				peak = max(peak, procstat.OpenFiles())
 				runtime.ReadMemStats(&ms)
@@ -202,14 +219,30 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 				el := now.Sub(lastProgress).Seconds()
 				f.progress(Progress{
 					Phase: f.phaseAt(now), Elapsed: now.Sub(start), Cameras: f.cameras,
-					Connected: f.m.connected.Load(), Connects: connects,
+					Connected: conn, Connects: connects,
 					ConnectsPerSec: float64(connects-lastProgConnects) / el,
-					Errors:         errs, Violations: f.oracle.Total(),
+					Errors:         errs, Violations: violations,
 					EventsAcked: f.m.counts[cEventsAcked].Load(),
 				})
 				lastProgress, lastProgConnects = now, connects
 			}
 		}
+	}
+}
+
+// add appends steps samples that end now: the counts measured since the
+// last sample are shared out evenly over them, and the connected count
+// rises or falls linearly from the last sample's to conn.
+func (c *Curve) add(steps int, conn, connects, errs, violations int64) {
+	prev := conn
+	if k := len(c.Connected); k > 0 {
+		prev = c.Connected[k-1]
+	}
+	for j := 1; j <= steps; j++ {
+		c.Connected = append(c.Connected, prev+(conn-prev)*int64(j)/int64(steps))
+		c.Connects = append(c.Connects, share(connects, steps, j))
+		c.Errors = append(c.Errors, share(errs, steps, j))
+		c.Violations = append(c.Violations, share(violations, steps, j))
 	}
 }
 
