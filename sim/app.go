@@ -353,6 +353,7 @@ func statusErr(st int) errID {
 // hands it to the oracle: what was acked and is missing is lost, what
 // appears twice is a duplicate, what belongs elsewhere is a leak.
 func (f *Fleet) audit(ctx context.Context) AuditSummary {
+	f.oracle.FreezeAcks()
 	var mu sync.Mutex
 	sum := AuditSummary{Accounts: len(f.mine)}
 	next := make(chan int)

@@ -16,7 +16,10 @@ import (
 func init() { subcommands = append(subcommands, newMergeCmd, newKeyCmd) }
 
 func newMergeCmd() *cobra.Command {
-	var out string
+	var (
+		out string
+		rf  reportFlags
+	)
 	c := &cobra.Command{
 		Use:   "merge RESULT.json...",
 		Short: "Merge the results of a run's shards into one result",
@@ -30,7 +33,7 @@ It refuses results of different scenarios, seeds, fleet sizes, policies or
 oracle keys, and a shard given twice. A missing shard fails the verdict and
 is named in its reasons. Exit codes as herd run: 0 pass, 3 fail, 2 bad input.`,
 		Example: `  herd merge results/shard-*.json --out merged.json
-  herd report merged.json --html report.html`,
+  herd merge results/shard-*.json --out merged.json --html report.html --junit junit.xml`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usagef(c, fmt.Errorf("want at least one result file"))
@@ -50,7 +53,7 @@ is named in its reasons. Exit codes as herd run: 0 pass, 3 fail, 2 bad input.`,
 			if err != nil {
 				return exitcode.With(exitcode.Usage, err)
 			}
-			err = finish(c, res, out)
+			err = finish(c, res, out, &rf)
 			if exitcode.Of(err) == exitcode.Interrupted {
 				// Shards that were interrupted make a failed merge, not an
 				// interrupted one: this command was not.
@@ -60,6 +63,7 @@ is named in its reasons. Exit codes as herd run: 0 pass, 3 fail, 2 bad input.`,
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "write the merged herd.result/v1 JSON here (atomically)")
+	addReportFlags(c.Flags(), &rf)
 	return c
 }
 

@@ -52,6 +52,7 @@ type runFlags struct {
 	keyFile     string
 	tgtRate     float64
 	tgtBurst    int
+	reports     reportFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -72,6 +73,7 @@ Exit codes: 0 pass, 1 runtime error, 2 bad usage or scenario, 3 thresholds
 or violations failed, 130 interrupted (partial results are still written).`,
 		Example: `  herd run
   herd run --cameras 5000 --policy immediate --out result.json
+  herd run --html report.html --junit junit.xml
   herd run --target-fault stale-reply --policy immediate
   herd run az-outage --time-scale 0.5
   herd run my-drill.yaml --target http://10.0.0.5:8080 --admin-token "$TOKEN"
@@ -108,6 +110,7 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.StringVar(&fl.startAt, "start-at", "", "start at this RFC 3339 instant (shards of one run share it, so the herd is simultaneous)")
 	f.Float64Var(&fl.tgtRate, "target-max-connect-rate", 0, "the built-in target's admission: upgrades and app calls per second (0 = unlimited), as herd target --max-connect-rate")
 	f.IntVar(&fl.tgtBurst, "target-connect-burst", 0, "the built-in target's token-bucket size, as herd target --connect-burst")
+	addReportFlags(f, &fl.reports)
 	f.StringVar(&fl.keyFile, "key-file", "", "oracle key (hex, from 'herd key') shared by the shards of one run")
 	return c
 }
@@ -287,7 +290,7 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		return err
 	}
 	res := reports.Build(d.sc, out, info, herdVersion())
-	return finish(c, res, fl.out)
+	return finish(c, res, fl.out, &fl.reports)
 }
 
 // shardSetup is what --shard, --shards, --start-at and --key-file ask for.
@@ -372,21 +375,26 @@ func runCoordinated(c *cobra.Command, d *drillSetup, tgt sim.Target, info report
 	if err != nil {
 		return err
 	}
-	return finish(c, res, fl.out)
+	return finish(c, res, fl.out, &fl.reports)
 }
 
 // finish writes the result (even a partial one) and maps the verdict to
 // the exit code.
-func finish(c *cobra.Command, res *reports.Result, outPath string) error {
+func finish(c *cobra.Command, res *reports.Result, outPath string, rf *reportFlags) error {
 	var werr error
 	if outPath != "" {
-		werr = atomicfile.Write(outPath, func(w io.Writer) error { return reports.WriteJSON(w, res) })
+		if err := atomicfile.Write(outPath, func(w io.Writer) error { return reports.WriteJSON(w, res) }); err != nil {
+			werr = fmt.Errorf("writing %s: %w", outPath, err)
+		}
+	}
+	if rf != nil {
+		werr = errors.Join(werr, writeReports(res, rf))
 	}
 	if err := reports.WriteSummary(c.OutOrStdout(), res); err != nil {
 		return err
 	}
 	if werr != nil {
-		return fmt.Errorf("writing %s: %w", outPath, werr)
+		return werr
 	}
 	switch {
 	case res.Interrupted:

@@ -192,6 +192,8 @@ type Oracle struct {
 	cams       []camLedger
 	sentTotal  atomic.Int64
 	ackedTotal atomic.Int64
+	frozen     atomic.Bool  // FreezeAcks was called
+	lateAcks   atomic.Int64 // acks that came after FreezeAcks
 
 	counts [len(classes)]atomic.Int64
 	kept   [len(classes)]atomic.Int64 // evidence kept per class: lets Report skip the lock once full
@@ -236,6 +238,10 @@ func (o *Oracle) Sent(cam int, seq uint64) {
 // only seqs CheckAck accepted; a seq the camera did not send is ignored
 // here, since CheckAck is what reports it.
 func (o *Oracle) Acked(cam int, seq uint64) {
+	if o.frozen.Load() {
+		o.lateAcks.Add(1)
+		return
+	}
 	c := &o.cams[cam]
 	if seq == 0 || seq > c.sent.Load() {
 		return
@@ -244,6 +250,17 @@ func (o *Oracle) Acked(cam int, seq uint64) {
 		o.ackedTotal.Add(1)
 	}
 }
+
+// FreezeAcks stops recording acks: call it when the final audit begins.
+// An ack that arrives while the audit lists accounts may be for an event
+// stored after its account was listed; counting it would report an honest
+// target's event as lost. Events acked before the freeze were stored
+// before it (a target acks what is visible), so the audit must list them.
+func (o *Oracle) FreezeAcks() { o.frozen.Store(true) }
+
+// LateAcks returns how many acks came after FreezeAcks and were not
+// counted for the audit.
+func (o *Oracle) LateAcks() int64 { return o.lateAcks.Load() }
 
 // SentCount returns how many distinct events the cameras sent.
 func (o *Oracle) SentCount() int64 { return o.sentTotal.Load() }
