@@ -36,23 +36,24 @@ func IsTerminal(f *os.File) bool { return f != nil && term.IsTerminal(int(f.Fd()
 // quiet. Its methods may be called from any goroutine; Close must be the
 // last.
 type Progress struct {
-	w     io.Writer
-	every time.Duration
-	quiet bool
+	w        io.Writer
+	terminal bool
+	every    time.Duration
+	quiet    bool
 
 	mu      sync.Mutex
 	last    Status
 	updated bool
+	closed  bool
 
 	// line mode
 	next    time.Duration // drill time of the next line
-	printed bool          // last was printed
+	printed bool          // the last Status has been printed
 
-	// terminal mode
+	// terminal mode, started by the first Update
 	p       *mpb.Progress
 	bar     *mpb.Bar
 	refresh chan any // size one: refreshes that pile up are one refresh
-	closed  bool
 }
 
 // NewProgress returns a Progress writing to w, which is a terminal if
@@ -64,24 +65,7 @@ func NewProgress(w io.Writer, isTerminal bool, every time.Duration, quiet bool) 
 	if every <= 0 {
 		every = DefaultEvery
 	}
-	pr := &Progress{w: w, every: every, quiet: quiet}
-	if quiet || !isTerminal {
-		return pr
-	}
-	pr.refresh = make(chan any, 1)
-	// Manual refresh: the display changes when a Status comes, so it is
-	// redrawn then and only then, and mpb renders even when w is not a
-	// file (a test's buffer, a terminal behind a wrapper).
-	pr.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(lineWidth), mpb.WithManualRefresh(pr.refresh))
-	// Total 0 never completes the bar: connected goes up and down through
-	// outages, and a bar that completed would stop drawing.
-	pr.bar = pr.p.New(0, mpb.BarStyle(),
-		mpb.BarWidth(barWidth),
-		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return pr.head() })),
-		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return pr.tail() })),
-		mpb.BarBtmExtender(mpb.BarFillerFunc(pr.detail)),
-	)
-	return pr
+	return &Progress{w: w, terminal: isTerminal, every: every, quiet: quiet}
 }
 
 // Update shows s: on a terminal at once, elsewhere when its line is due.
@@ -95,7 +79,7 @@ func (pr *Progress) Update(s Status) {
 		return
 	}
 	pr.last, pr.updated = s, true
-	if pr.p == nil {
+	if !pr.terminal {
 		if s.Elapsed >= pr.next {
 			pr.printLocked()
 		} else {
@@ -104,15 +88,36 @@ func (pr *Progress) Update(s Status) {
 		pr.mu.Unlock()
 		return
 	}
+	if pr.p == nil {
+		pr.startLocked()
+	}
+	bar := pr.bar
 	pr.mu.Unlock()
-	// The bar's total and current are read by mpb's own goroutines; the
-	// texts around it are read from pr.last under pr.mu.
-	pr.bar.SetTotal(max(s.Cameras, 0), false)
-	pr.bar.SetCurrent(max(s.Connected, 0))
+	// The bar's total and current live in mpb's goroutines; the texts
+	// around it are read from pr.last under pr.mu.
+	bar.SetTotal(max(s.Cameras, 0), false)
+	bar.SetCurrent(max(s.Connected, 0))
 	select {
 	case pr.refresh <- nil:
 	default:
 	}
+}
+
+// startLocked starts the terminal display.
+func (pr *Progress) startLocked() {
+	pr.refresh = make(chan any, 1)
+	// Manual refresh: the display changes when a Status comes, so it is
+	// redrawn then and only then, and mpb renders even when w is not a
+	// file (a test's buffer, a terminal behind a wrapper).
+	pr.p = mpb.New(mpb.WithOutput(pr.w), mpb.WithWidth(lineWidth), mpb.WithManualRefresh(pr.refresh))
+	// Total 0 never completes the bar: connected goes up and down through
+	// outages, and a bar that completed would stop drawing.
+	pr.bar = pr.p.New(0, mpb.BarStyle(),
+		mpb.BarWidth(barWidth),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return pr.head() })),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return pr.tail() })),
+		mpb.BarBtmExtender(mpb.BarFillerFunc(pr.detail)),
+	)
 }
 
 // printLocked prints the last Status as one line and schedules the next.
@@ -126,12 +131,24 @@ func (pr *Progress) printLocked() {
 // so that log lines and the live display do not overwrite each other.
 func (pr *Progress) Write(b []byte) (int, error) {
 	pr.mu.Lock()
-	p, closed := pr.p, pr.closed
+	p, refresh := pr.p, pr.refresh
+	if pr.closed {
+		p = nil
+	}
 	pr.mu.Unlock()
-	if p == nil || closed {
+	if p == nil {
 		return pr.w.Write(b)
 	}
-	return p.Write(b)
+	n, err := p.Write(b)
+	if n == 0 && err != nil { // Close stopped the display meanwhile
+		return pr.w.Write(b)
+	}
+	// mpb prints what it was given at its next redraw: ask for one now.
+	select {
+	case refresh <- nil:
+	default:
+	}
+	return n, err
 }
 
 // Close shows the last Status if it has not been shown, leaves the final
@@ -146,16 +163,15 @@ func (pr *Progress) Close() {
 		return
 	}
 	pr.closed = true
-	if pr.p == nil {
-		if pr.updated && !pr.printed {
-			pr.printLocked()
-		}
-		pr.mu.Unlock()
-		return
+	if !pr.terminal && pr.updated && !pr.printed {
+		pr.printLocked()
 	}
+	p, bar := pr.p, pr.bar
 	pr.mu.Unlock()
-	pr.bar.Abort(false) // keeps the block and draws it one last time
-	pr.p.Wait()
+	if p != nil {
+		bar.Abort(false) // keeps the block and draws it one last time
+		p.Wait()
+	}
 }
 
 // head is the text left of the bar.

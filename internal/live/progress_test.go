@@ -134,7 +134,9 @@ func TestProgressWrite(t *testing.T) {
 		var buf syncBuffer
 		pr := NewProgress(&buf, term, time.Second, false)
 		pr.Update(sample(time.Second))
+		waitFor(t, &buf, "connected 512/1000")
 		fmt.Fprintln(pr, "herd: a log line")
+		waitFor(t, &buf, "herd: a log line\n") // at once, not at the next Update or Close
 		pr.Close()
 		fmt.Fprintln(pr, "herd: after close")
 		out := buf.String()
@@ -179,6 +181,17 @@ func TestIsTerminal(t *testing.T) {
 	}
 }
 
+// waitFor waits up to 5 s for buf to hold want.
+func waitFor(t *testing.T, buf *syncBuffer, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(buf.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 5s the output lacks %q:\n%s", want, buf.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // syncBuffer is a bytes.Buffer for one writer goroutine (mpb's) and a
 // reader.
 type syncBuffer struct {
@@ -196,4 +209,15 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestProgressNothingToShow(t *testing.T) {
+	for _, term := range []bool{false, true} {
+		var buf syncBuffer
+		pr := NewProgress(&buf, term, time.Second, false)
+		pr.Close()
+		if out := buf.String(); out != "" {
+			t.Errorf("terminal %v: closed without an Update, printed %q", term, out)
+		}
+	}
 }
