@@ -33,8 +33,8 @@ func IsTerminal(f *os.File) bool { return f != nil && term.IsTerminal(int(f.Fd()
 // lines redrawn in place (phase, elapsed time, a bar of connected cameras,
 // connects per second, events acked; then errors and violations by class),
 // elsewhere one plain line every interval of drill time, and nothing when
-// quiet. Its methods may be called from any goroutine; Close must be the
-// last.
+// quiet. Its methods may be called from any goroutine; an Update after
+// Close is ignored, a Write goes straight to the writer.
 type Progress struct {
 	w        io.Writer
 	terminal bool
@@ -59,8 +59,9 @@ type Progress struct {
 // NewProgress returns a Progress writing to w, which is a terminal if
 // isTerminal (see IsTerminal). Without a terminal it prints a line at the
 // first Update and then whenever the drill's Elapsed passes the next
-// multiple of every (DefaultEvery if every is not positive). If quiet it
-// prints no progress at all.
+// multiple of every (DefaultEvery if every is not positive); on a terminal
+// every Update redraws the block, so the caller's Update rate is the
+// refresh rate. If quiet it prints no progress at all.
 func NewProgress(w io.Writer, isTerminal bool, every time.Duration, quiet bool) *Progress {
 	if every <= 0 {
 		every = DefaultEvery
