@@ -76,6 +76,12 @@ type Progress struct {
 	Errors         int64
 	Violations     int64
 	EventsAcked    int64
+	// By class, cumulative; every class present (0 included).
+	ErrorsByClass     map[string]int64
+	ViolationsByClass map[string]int64
+	// Histograms are cumulative copies of the run's latency histograms
+	// (µs), for live displays and Prometheus.
+	Histograms map[string]*hdrhistogram.Histogram `json:"-"`
 }
 
 // Option configures a Fleet.

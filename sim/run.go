@@ -222,7 +222,9 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 					Connected: conn, Connects: connects,
 					ConnectsPerSec: float64(connects-lastProgConnects) / el,
 					Errors:         errs, Violations: violations,
-					EventsAcked: f.m.counts[cEventsAcked].Load(),
+					EventsAcked:   f.m.counts[cEventsAcked].Load(),
+					ErrorsByClass: f.m.errMap(), ViolationsByClass: f.oracle.Counts(),
+					Histograms: f.m.merged(),
 				})
 				lastProgress, lastProgConnects = now, connects
 			}

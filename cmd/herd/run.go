@@ -20,6 +20,7 @@ import (
 
 	"github.com/herd-drill/herd/internal/atomicfile"
 	"github.com/herd-drill/herd/internal/exitcode"
+	"github.com/herd-drill/herd/internal/live"
 	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
@@ -30,29 +31,30 @@ import (
 func init() { subcommands = append(subcommands, newRunCmd) }
 
 type runFlags struct {
-	target      string
-	adminToken  string
-	faults      string
-	cameras     int
-	policy      string
-	seed        uint64
-	out         string
-	timeScale   float64
-	rampRate    float64
-	quiet       bool
-	progressInt time.Duration
-	maxDialing  int
-	memProfile  string
-	workers     int
-	cells       int
-	parts       string
-	shard       string
-	shards      int
-	startAt     string
-	keyFile     string
-	tgtRate     float64
-	tgtBurst    int
-	reports     reportFlags
+	target        string
+	adminToken    string
+	faults        string
+	cameras       int
+	policy        string
+	seed          uint64
+	out           string
+	timeScale     float64
+	rampRate      float64
+	quiet         bool
+	progressInt   time.Duration
+	maxDialing    int
+	memProfile    string
+	workers       int
+	cells         int
+	parts         string
+	shard         string
+	shards        int
+	startAt       string
+	keyFile       string
+	tgtRate       float64
+	tgtBurst      int
+	reports       reportFlags
+	metricsListen string
 }
 
 func newRunCmd() *cobra.Command {
@@ -101,7 +103,8 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.BoolVar(&fl.quiet, "quiet", false, "no progress lines on stderr")
 	f.StringVar(&fl.memProfile, "memprofile", "", "write a heap profile here when the last phase ends (for herd's own benchmarks)")
 	_ = f.MarkHidden("memprofile")
-	f.DurationVar(&fl.progressInt, "progress-every", 5*time.Second, "interval of progress lines on stderr")
+	f.DurationVar(&fl.progressInt, "progress-every", live.DefaultEvery, "interval of progress lines when stderr is not a terminal (on a terminal the status refreshes every second)")
+	f.StringVar(&fl.metricsListen, "metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics during the drill (e.g. 127.0.0.1:9464)")
 	f.IntVar(&fl.workers, "workers", 0, "fleet worker processes (default: as many as the open-file limit needs)")
 	f.IntVar(&fl.cells, "cells", 0, "built-in target cell processes (default: as many as the open-file limit needs)")
 	f.StringVar(&fl.parts, "parts", "", "with worker processes, also keep each worker's own result in this directory")
@@ -250,12 +253,12 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	info.URLs = tgt.Cells
 
 	opts := append([]sim.Option{sim.WithRampRate(fl.rampRate), sim.WithMaxDialing(fl.maxDialing)}, sh.opts...)
-	if !fl.quiet {
-		opts = append(opts, sim.WithProgress(fl.progressInt, func(p sim.Progress) {
-			fmt.Fprintf(stderr, "herd: %-10s %6.1fs  connected %d/%d  connects/s %.0f  acked %d  errors %d  violations %d\n",
-				p.Phase, p.Elapsed.Seconds(), p.Connected, p.Cameras, p.ConnectsPerSec, p.EventsAcked, p.Errors, p.Violations)
-		}))
+	lv, err := startLive(c, fl)
+	if err != nil {
+		return err
 	}
+	defer lv.close()
+	opts = append(opts, sim.WithProgress(time.Second, func(p sim.Progress) { lv.update(statusOf(p)) }))
 	if fl.memProfile != "" {
 		opts = append(opts, sim.WithPlanEnd(func() {
 			runtime.GC()
@@ -271,7 +274,7 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		if len(sh.opts) > 0 {
 			return usagef(c, errors.New("--start-at and --key-file apply to a run in one process or a --shard; this fleet needs worker processes"))
 		}
-		return runCoordinated(c, d, tgt, info, fl, plan)
+		return runCoordinated(c, d, tgt, info, fl, plan, lv)
 	}
 	fleet, err := sim.New(d.sc, d.layout, tgt, opts...)
 	if err != nil {
@@ -357,7 +360,7 @@ const cellLookupTimeout = 250 * time.Millisecond
 
 // runCoordinated provisions the fleet, checks the target, and runs the
 // drill on worker processes.
-func runCoordinated(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.TargetInfo, fl *runFlags, plan processPlan) error {
+func runCoordinated(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.TargetInfo, fl *runFlags, plan processPlan, lv *liveOutputs) error {
 	ctx, stderr := c.Context(), c.ErrOrStderr()
 	probe, err := sim.New(d.sc, d.layout, tgt)
 	if err != nil {
@@ -371,7 +374,7 @@ func runCoordinated(c *cobra.Command, d *drillSetup, tgt sim.Target, info report
 		return interruptedOr(ctx, err)
 	}
 	logf(stderr, fl.quiet, "drill %s: %s of phases, policy %s", d.sc.Name, d.sc.Total().Round(time.Second), d.sc.Reconnect.Policy)
-	res, err := runWorkers(c, d, tgt, info, fl, plan)
+	res, err := runWorkers(c, d, tgt, info, fl, plan, lv)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/herd-drill/herd/internal/atomicfile"
+	"github.com/herd-drill/herd/internal/live"
 	"github.com/herd-drill/herd/internal/procstat"
 	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/scenarios"
@@ -46,10 +47,10 @@ type workerSpec struct {
 
 // workerMsg is one line a worker writes on stdout.
 type workerMsg struct {
-	Ready    bool          `json:"ready,omitempty"`
-	Progress *sim.Progress `json:"progress,omitempty"`
-	Done     bool          `json:"done,omitempty"`
-	Error    string        `json:"error,omitempty"`
+	Ready  bool         `json:"ready,omitempty"`
+	Status *live.Status `json:"status,omitempty"`
+	Done   bool         `json:"done,omitempty"`
+	Error  string       `json:"error,omitempty"`
 }
 
 // startMsg is the coordinator's second line: when to start.
@@ -117,7 +118,10 @@ func runWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 		sim.WithMaxDialing(spec.MaxDialing), sim.WithSourceOffset(spec.SourceOffset),
 	}
 	if spec.Progress > 0 {
-		opts = append(opts, sim.WithProgress(spec.Progress, func(p sim.Progress) { send(workerMsg{Progress: &p}) }))
+		opts = append(opts, sim.WithProgress(spec.Progress, func(p sim.Progress) {
+			st := statusOf(p)
+			send(workerMsg{Status: &st})
+		}))
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

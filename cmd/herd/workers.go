@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/herd-drill/herd/internal/live"
 	"github.com/herd-drill/herd/internal/procstat"
 	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/scenarios"
@@ -97,7 +97,7 @@ type workerRun struct {
 	accounts int
 	out      string
 	ch       *child
-	last     *sim.Progress
+	last     *live.Status
 	ready    bool
 	done     bool
 	errMsg   string
@@ -106,7 +106,7 @@ type workerRun struct {
 // runWorkers runs the drill on p.workers worker processes of this binary,
 // each running the shard of accounts a mod workers, starting together on
 // one wall-clock instant, and merges their results into one.
-func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.TargetInfo, fl *runFlags, p processPlan) (*reports.Result, error) {
+func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.TargetInfo, fl *runFlags, p processPlan, lv *liveOutputs) (*reports.Result, error) {
 	ctx := c.Context()
 	stderr := c.ErrOrStderr()
 	key, err := oracle.NewKey()
@@ -175,8 +175,8 @@ func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.Ta
 					switch {
 					case m.Ready:
 						w.ready = true
-					case m.Progress != nil:
-						w.last = m.Progress
+					case m.Status != nil:
+						w.last = m.Status
 					case m.Done:
 						w.done = true
 					case m.Error != "":
@@ -228,7 +228,7 @@ func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.Ta
 	}
 
 	// Run: show live totals, forward Ctrl-C, wait for every worker to end.
-	tick := time.NewTicker(fl.progressInt)
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	interrupted := false
 	intr := ctx.Done()
@@ -251,10 +251,7 @@ func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.Ta
 				w.ch.signal(syscall.SIGINT) // each writes its partial result
 			}
 		case <-tick.C:
-			if !fl.quiet {
-				printWorkersProgress(stderr, ws, time.Since(start))
-			}
-		case <-time.After(time.Second):
+			lv.update(workersStatus(ws, d.layout.Cameras()))
 		}
 	}
 	for len(msgs) > 0 {
@@ -315,40 +312,31 @@ func maxCams(ws []*workerRun) int {
 	return m
 }
 
-// printWorkersProgress prints the workers' live totals as one line.
-func printWorkersProgress(w io.Writer, ws []*workerRun, elapsed time.Duration) {
-	var t sim.Progress
-	phase := ""
+// workersStatus sums the workers' last live statuses; a dead worker's
+// last one stays in the sum, so counters never go back.
+func workersStatus(ws []*workerRun, cameras int) live.Status {
+	var parts []live.Status
 	dead := 0
-	for _, x := range ws {
+	for _, w := range ws {
 		select {
-		case <-x.ch.done:
-			if !x.done {
+		case <-w.ch.done:
+			if !w.done {
 				dead++
 			}
 		default:
 		}
-		if x.last == nil {
-			t.Cameras += x.cameras
-			continue
+		if w.last != nil {
+			parts = append(parts, *w.last)
 		}
-		if phase == "" {
-			phase = x.last.Phase
+	}
+	s := live.Status{Phase: "starting"}
+	if len(parts) > 0 {
+		var err error
+		if s, err = live.Sum(parts...); err != nil {
+			s = parts[0] // histograms of different bounds: never from one herd
 		}
-		t.Cameras += x.last.Cameras
-		t.Connected += x.last.Connected
-		t.ConnectsPerSec += x.last.ConnectsPerSec
-		t.EventsAcked += x.last.EventsAcked
-		t.Errors += x.last.Errors
-		t.Violations += x.last.Violations
 	}
-	extra := ""
-	if dead > 0 {
-		extra = fmt.Sprintf("  workers dead %d", dead)
-	}
-	if phase == "" {
-		phase = "starting"
-	}
-	fmt.Fprintf(w, "herd: %-10s %6.1fs  connected %d/%d  connects/s %.0f  acked %d  errors %d  violations %d%s\n",
-		phase, elapsed.Seconds(), t.Connected, t.Cameras, t.ConnectsPerSec, t.EventsAcked, t.Errors, t.Violations, extra)
+	s.Cameras = int64(cameras)
+	s.WorkersDead = dead
+	return s
 }

@@ -477,6 +477,21 @@ func (o *Oracle) Snapshot() Violations {
 	return v
 }
 
+// Counts returns the number of violations found so far per class, every
+// class present.
+func (o *Oracle) Counts() map[string]int64 {
+	out := make(map[string]int64, len(classes))
+	for i, c := range classes {
+		out[string(c)] = o.counts[i].Load()
+	}
+	o.mu.Lock()
+	for c, n := range o.other {
+		out[string(c)] += n
+	}
+	o.mu.Unlock()
+	return out
+}
+
 // Total returns the number of violations found so far.
 func (o *Oracle) Total() int64 {
 	var n int64
