@@ -50,13 +50,13 @@ func Merge(in []Input, failed ...ShardInfo) (*Result, error) {
 			got, want any
 		}{
 			{"scenario", r.Scenario, first.R.Scenario},
-			{"scenario (as run)", r.ScenarioYAML, first.R.ScenarioYAML},
 			{"seed", r.Seed, first.R.Seed},
 			{"fleet size", r.FleetCameras, first.R.FleetCameras},
 			{"policy", r.Policy, first.R.Policy},
 			{"oracle key", r.KeyID, first.R.KeyID},
 			{"shard count", shardCount(r), shardCount(first.R)},
 			{"curve step", r.Curve.StepMs, first.R.Curve.StepMs},
+			{"scenario (as run)", r.ScenarioYAML, first.R.ScenarioYAML},
 		} {
 			if diff.got != diff.want {
 				if diff.what == "scenario (as run)" {
@@ -223,6 +223,13 @@ func Merge(in []Input, failed ...ShardInfo) (*Result, error) {
 	// shards on several machines it overstates the load of each.
 	mg.CPUShare = sumCPUShare(in)
 	Judge(m, sc)
+	if len(m.Shards) == 1 && m.Shards[0].Of > 1 {
+		// One shard of several, merged alone: the others are missing.
+		m.Reasons = append(m.Reasons, shardReasons(m.Shards, true)...)
+		slices.Sort(m.Reasons)
+		m.Reasons = slices.Compact(m.Reasons)
+		m.Verdict = Fail
+	}
 	return m, nil
 }
 

@@ -474,7 +474,7 @@ func Judge(r *Result, sc *scenarios.Scenario) {
 	if r.Interrupted {
 		r.Reasons = append(r.Reasons, reasonInterrupted)
 	}
-	r.Reasons = append(r.Reasons, shardReasons(r.Shards)...)
+	r.Reasons = append(r.Reasons, shardReasons(r.Shards, len(r.Shards) > 1)...)
 	sort.Strings(r.Reasons)
 	r.Verdict = Pass
 	if len(r.Reasons) > 0 {
@@ -556,9 +556,10 @@ func cut(s string) (string, string, bool) {
 	return "", "", false
 }
 
-// shardReasons fails a result some of whose shards are missing or failed:
-// its totals then lack those shards' cameras.
-func shardReasons(shards []ShardInfo) []string {
+// shardReasons fails a result some of whose shards failed, and a merged
+// (whole) result some of whose shards are missing: its totals then lack
+// those shards' cameras. A shard's own result is judged on its own.
+func shardReasons(shards []ShardInfo, whole bool) []string {
 	if len(shards) == 0 {
 		return nil
 	}
@@ -570,7 +571,7 @@ func shardReasons(shards []ShardInfo) []string {
 			out = append(out, fmt.Sprintf("shard %d of %d failed (%s): its %d cameras are not in the totals", s.Index, s.Of, s.Detail, s.Cameras))
 		}
 	}
-	for i := 0; i < shards[0].Of; i++ {
+	for i := 0; i < shards[0].Of && whole; i++ {
 		if !seen[i] {
 			out = append(out, fmt.Sprintf("shard %d of %d is missing: its cameras are not in the totals", i, shards[0].Of))
 		}

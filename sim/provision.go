@@ -71,12 +71,15 @@ func provisionCell(ctx context.Context, l *Layout, t Target, cell int, keep func
 // connects and is welcomed as itself, and its owner can list the Events
 // tab. It says what failed and what to check.
 func (f *Fleet) Preflight(ctx context.Context) error {
-	const cam = 0
-	acct := f.layout.AccountOf(cam)
+	if len(f.mine) == 0 {
+		return nil // a shard without accounts has nothing to check
+	}
+	acct := f.mine[0] // this fleet's (shard's) first camera
+	cam, _ := f.layout.CamerasOf(acct)
 	hdr := http.Header{"Authorization": {"Bearer " + f.layout.DeviceToken(cam)}}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
-	conn, resp, err := f.dialer(cam).DialContext(dctx, f.wsURL(acct), hdr)
+	conn, resp, err := f.dialer(0).DialContext(dctx, f.wsURL(acct), hdr)
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("preflight: camera %s could not connect to %s: status %d (was the fleet provisioned with the same --seed and --cameras?)", DeviceName(cam), f.wsURL(acct), resp.StatusCode)
