@@ -475,11 +475,13 @@ func (t *sessionTable) snapshot(sh *tableShard) []*session {
 }
 
 // pingAll pings every open socket. WriteControl may run beside a data write.
+// Each ping gets its own deadline: a round of 15,000 pings in a busy
+// process can take longer than writeWait, and a ping written after a
+// shared deadline fails, which poisons a healthy socket for good.
 func (t *sessionTable) pingAll() {
-	deadline := time.Now().Add(writeWait)
 	for i := range t.shards {
 		for _, ss := range t.snapshot(&t.shards[i]) {
-			ss.conn.WriteControl(websocket.PingMessage, nil, deadline)
+			ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
 		}
 	}
 }
