@@ -33,12 +33,20 @@ const (
 
 // Config is one floor run.
 type Config struct {
-	Target     string                 // base URL, http://host:port
-	Cameras    int                    // sockets to open
-	Device     func(i int) string     // device id of socket i
-	Token      func(i int) string     // device token of socket i
-	MaxDialing int                    // 0 means DefaultMaxDialing
-	Progress   func(connected, n int) // called about once a second; may be nil
+	Targets    []string           // base URLs of the target's cells, http://host:port
+	Cell       func(i int) int    // cell of socket i (nil: cell 0)
+	Cameras    int                // sockets in the fleet
+	Only       []int              // the sockets this process opens (nil: all): a shard of the fleet
+	Device     func(i int) string // device id of socket i
+	Token      func(i int) string // device token of socket i
+	MaxDialing int                // 0 means DefaultMaxDialing
+	// SourceOffset skips that many loopback source addresses, so that the
+	// processes of one floor run each dial from their own.
+	SourceOffset int
+	// Start, when set, is the instant dialing begins (processes of one run
+	// share it); the elapsed time counts from it.
+	Start    time.Time
+	Progress func(connected, n int) // called about once a second; may be nil
 }
 
 // Result is what a floor run measured.
@@ -47,6 +55,8 @@ type Result struct {
 	Connected      int64         `json:"connected"`
 	Acked          int64         `json:"acked"`
 	Failed         int64         `json:"failed"`
+	Started        time.Time     `json:"started"`
+	Ended          time.Time     `json:"ended"`      // the last ack
 	Elapsed        time.Duration `json:"elapsed_ns"` // start to the last ack
 	ConnectsPerSec float64       `json:"connects_per_sec"`
 	RSSBytes       int64         `json:"rss_bytes"` // process RSS while every socket is held
@@ -61,21 +71,45 @@ var writePool = &sync.Pool{}
 // its ack, measures the process's memory while all are held, then closes
 // them.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	res := Result{Cameras: cfg.Cameras}
-	u, err := url.Parse(cfg.Target)
-	if err != nil || u.Host == "" {
-		return res, fmt.Errorf("floor: bad target %q", cfg.Target)
+	if cfg.Only == nil {
+		cfg.Only = make([]int, cfg.Cameras)
+		for i := range cfg.Only {
+			cfg.Only[i] = i
+		}
 	}
-	ws := "ws://" + u.Host + wire.PathConnect
+	res := Result{Cameras: len(cfg.Only)}
+	if len(cfg.Targets) == 0 {
+		return res, fmt.Errorf("floor: no target")
+	}
+	var wsURLs []string
+	host := ""
+	for _, t := range cfg.Targets {
+		u, err := url.Parse(t)
+		if err != nil || u.Host == "" {
+			return res, fmt.Errorf("floor: bad target %q", t)
+		}
+		wsURLs = append(wsURLs, "ws://"+u.Host+wire.PathConnect)
+		host = u.Hostname()
+	}
+	if cfg.Cell == nil {
+		cfg.Cell = func(int) int { return 0 }
+	}
 	if cfg.MaxDialing <= 0 {
 		cfg.MaxDialing = DefaultMaxDialing
 	}
-	dialers := dialersFor(u.Hostname(), cfg.Cameras)
+	dialers := dialersFor(host, len(cfg.Only), cfg.SourceOffset)
 	sem := semaphore.NewWeighted(int64(cfg.MaxDialing))
 	res.BaseRSSBytes = procstat.RSS()
 
 	var connected, acked, failed atomic.Int64
-	conns := make([]*websocket.Conn, cfg.Cameras)
+	conns := make([]*websocket.Conn, len(cfg.Only))
+	if d := time.Until(cfg.Start); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	stopProgress := make(chan struct{})
@@ -88,28 +122,29 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				case <-stopProgress:
 					return
 				case <-t.C:
-					cfg.Progress(int(connected.Load()), cfg.Cameras)
+					cfg.Progress(int(connected.Load()), len(cfg.Only))
 				}
 			}
 		}()
 	}
-	for i := 0; i < cfg.Cameras; i++ {
+	for n, i := range cfg.Only {
 		if err := sem.Acquire(ctx, 1); err != nil {
 			break
 		}
 		wg.Go(func() {
-			c, ok := one(ctx, dialers[(i/DefaultPerSource)%len(dialers)], ws, cfg.Device(i), cfg.Token(i), sem, &connected)
+			c, ok := one(ctx, dialers[(n/DefaultPerSource)%len(dialers)], wsURLs[cfg.Cell(i)%len(wsURLs)], cfg.Device(i), cfg.Token(i), sem, &connected)
 			if !ok {
 				failed.Add(1)
 				return
 			}
 			acked.Add(1)
-			conns[i] = c
+			conns[n] = c
 		})
 	}
 	wg.Wait()
 	close(stopProgress)
-	res.Elapsed = time.Since(start)
+	res.Started, res.Ended = start, time.Now()
+	res.Elapsed = res.Ended.Sub(start)
 	res.Connected, res.Acked, res.Failed = connected.Load(), acked.Load(), failed.Load()
 	if res.Elapsed > 0 {
 		res.ConnectsPerSec = float64(res.Connected) / res.Elapsed.Seconds()
@@ -144,41 +179,53 @@ func one(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem
 				return nil, false
 			}
 		}
-		if c, ok := attempt(ctx, d, ws, device, token, sem, connected); ok {
+		c, ok, wait := attempt(ctx, d, ws, device, token, sem, connected)
+		if ok {
 			return c, true
+		}
+		if wait > retryPause {
+			// Like any client, honour the target's Retry-After: retrying a
+			// shedding target every 20 ms only deepens its queues.
+			time.Sleep(wait - retryPause)
 		}
 	}
 	return nil, false
 }
 
 // attempt is one try of one; it releases sem once the handshake is over.
-func attempt(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem *semaphore.Weighted, connected *atomic.Int64) (*websocket.Conn, bool) {
+func attempt(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem *semaphore.Weighted, connected *atomic.Int64) (*websocket.Conn, bool, time.Duration) {
 	hdr := http.Header{"Authorization": {"Bearer " + token}}
 	c, resp, err := d.DialContext(ctx, ws, hdr)
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
+	var wait time.Duration
+	if resp != nil {
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
+			wait = time.Duration(n) * time.Second
+		}
+		if resp.Body != nil {
+			resp.Body.Close()
+		}
 	}
 	if err != nil {
 		sem.Release(1)
-		return nil, false
+		return nil, false, wait
 	}
 	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, _, err := c.ReadMessage(); err != nil {
 		sem.Release(1)
 		c.Close()
-		return nil, false
+		return nil, false, 0
 	}
 	sem.Release(1)
 	id := device + "/1"
 	ev := `{"type":"event","id":"` + id + `","seq":1,"at":` + strconv.FormatInt(time.Now().UnixMilli(), 10) + `,"kind":"motion","thumb":"aGVyZA=="}`
 	if err := c.WriteMessage(websocket.TextMessage, []byte(ev)); err != nil {
 		c.Close()
-		return nil, false
+		return nil, false, 0
 	}
 	_, b, err := c.ReadMessage()
 	if err != nil || !strings.Contains(string(b), `"ack"`) {
 		c.Close()
-		return nil, false
+		return nil, false, 0
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	connected.Add(1)
@@ -189,12 +236,12 @@ func attempt(ctx context.Context, d *websocket.Dialer, ws, device, token string,
 			}
 		}
 	}()
-	return c, true
+	return c, true, 0
 }
 
-func dialersFor(host string, n int) []*websocket.Dialer {
+func dialersFor(host string, n, offset int) []*websocket.Dialer {
 	var out []*websocket.Dialer
-	for _, local := range loopback.Sources(host, n, DefaultPerSource, 0) {
+	for _, local := range loopback.Sources(host, n, DefaultPerSource, offset) {
 		nd := &net.Dialer{Timeout: 30 * time.Second, LocalAddr: local, Control: loopback.Control}
 		out = append(out, &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: 30 * time.Second,
 			ReadBufferSize: 128, WriteBufferSize: 512, WriteBufferPool: writePool})

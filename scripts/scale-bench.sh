@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# scale-bench.sh: herd's scale benchmark (not run by CI). For each size, the
+# full aws-outage drill against the built-in target (herd run spreads the
+# fleet over worker processes and the target over cells by itself), then the
+# bare-client floor against the same number of target cells, side by side.
+#
+#   scripts/scale-bench.sh                 # 100k, 200k and 300k cameras
+#   scripts/scale-bench.sh 100000 200000   # chosen sizes
+#
+# Results land in bench-results/: herd-N.json (herd.result/v1) and
+# floor-N.json. Between runs it waits 65 s for the kernel's TIME_WAIT table
+# to drain. Loopback only; every run is bounded and stops by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(100000 200000 300000)
+out=bench-results
+mkdir -p "$out"
+go build -o "$out/herd" ./cmd/herd
+herd="$out/herd"
+pause() { echo "waiting 65 s for TIME_WAIT to drain"; sleep 65; }
+
+for n in "${sizes[@]}"; do
+  echo "== herd run --cameras $n"
+  "$herd" run --cameras "$n" --out "$out/herd-$n.json" --html "$out/herd-$n.html" --progress-every 10s > "$out/herd-$n.txt" 2>&1 || true
+  tail -n 30 "$out/herd-$n.txt"
+  pause
+
+  cells=$(( (n + 13999) / 14000 ))
+  port=$(( 20000 + RANDOM % 20000 ))
+  echo "== floor: $n bare clients against $cells target cells"
+  "$herd" target --cells "$cells" --listen "127.0.0.1:$port" --admin-token bench --lookup-timeout 250ms > "$out/target-$n.txt" 2>&1 &
+  tpid=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$out/target-$n.txt" && break; sleep 0.2; done
+  urls=$(sed -n 's/^herd target listening on \([^ ]*\) .*/\1/p' "$out/target-$n.txt")
+  "$herd" bench floor --target "$urls" --admin-token bench --cameras "$n" > "$out/floor-$n.json" 2> "$out/floor-$n.txt" || true
+  kill -TERM "$tpid"; wait "$tpid" || true
+  cat "$out/floor-$n.json"
+  pause
+done
+
+echo "== side by side"
+for n in "${sizes[@]}"; do
+  python3 - "$out" "$n" <<'PY'
+import json, sys
+out, n = sys.argv[1], sys.argv[2]
+h = json.load(open(f"{out}/herd-{n}.json"))
+f = json.load(open(f"{out}/floor-{n}.json"))
+g, rc = h["generator"], h["recovery"]
+conn_rate = h["cameras"] / (g["all_connected_ms"] / 1000) if g["all_connected_ms"] else 0
+print(f"{n:>7} cameras: herd {h['verdict']}, violations {h['violations']['total']}, T99 {rc['t99_ms']} ms, T100 {rc['t100_ms']} ms, "
+      f"ramp {conn_rate:.0f} connects/s, {g['rss_per_camera_kb']:.1f} KB/camera over {g['processes']} processes, lag p99 {g['lag_p99_ms']:.0f} ms | "
+      f"floor {f['connects_per_sec']:.0f} connects/s, {f['elapsed_s']:.1f} s to connect all, {f['rss_per_conn_kb']:.1f} KB/socket | "
+      f"T100/floor {(rc['t100_ms'] or 0)/1000/f['elapsed_s']:.2f}")
+PY
+done
