@@ -192,6 +192,13 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	}
 	var plan processPlan
 	if sh.shards > 1 {
+		// A shard runs in one process: it must fit the file budget.
+		per := *d.sc
+		per.Fleet.Cameras = ceilDiv(d.sc.Fleet.Cameras, sh.shards)
+		if p, err := planProcesses(&per, false, 0, 0); err != nil || p.workers > 1 {
+			least := ceilDiv(d.sc.Fleet.Cameras, maxPerWorker)
+			return usagef(c, fmt.Errorf("a shard of %d cameras does not fit one process's open-file limit: use --shards %d or more", per.Fleet.Cameras, least))
+		}
 		plan = processPlan{workers: 1}
 	} else if plan, err = planProcesses(d.sc, embedded, fl.workers, fl.cells); err != nil {
 		return usagef(c, err)
