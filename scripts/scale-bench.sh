@@ -3,6 +3,8 @@
 # full aws-outage drill against the built-in target (herd run spreads the
 # fleet over worker processes and the target over cells by itself), then the
 # bare-client floor against the same number of target cells, side by side.
+# herd ramps up at 20,000 connects/s (its default is 3,000), so that its
+# initial connect rate is comparable with the floor's.
 #
 #   scripts/scale-bench.sh                 # 100k, 200k and 300k cameras
 #   scripts/scale-bench.sh 100000 200000   # chosen sizes
@@ -22,7 +24,7 @@ pause() { echo "waiting 65 s for TIME_WAIT to drain"; sleep 65; }
 
 for n in "${sizes[@]}"; do
   echo "== herd run --cameras $n"
-  "$herd" run --cameras "$n" --out "$out/herd-$n.json" --html "$out/herd-$n.html" --progress-every 10s > "$out/herd-$n.txt" 2>&1 || true
+  "$herd" run --cameras "$n" --ramp-rate 20000 --out "$out/herd-$n.json" --html "$out/herd-$n.html" --progress-every 10s > "$out/herd-$n.txt" 2>&1 || true
   tail -n 30 "$out/herd-$n.txt"
   pause
 
