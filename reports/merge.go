@@ -171,6 +171,8 @@ func Merge(in []Input, failed ...ShardInfo) (*Result, error) {
 			mg.FileLimit = g.FileLimit
 		}
 		mg.PeakOpenFiles = max(mg.PeakOpenFiles, g.PeakOpenFiles)
+		mg.PortRange = max(mg.PortRange, g.PortRange)
+		mg.PerSourceDest = max(mg.PerSourceDest, g.PerSourceDest)
 		mg.PeakHeapBytes += g.PeakHeapBytes
 		mg.PeakStackBytes += g.PeakStackBytes
 		peak += g.PeakRSSBytes

@@ -203,9 +203,13 @@ type LatencySeries struct {
 // Generator is herd's health during the run: when Saturated, the figures
 // describe herd rather than the target.
 type Generator struct {
-	Saturated     bool    `json:"saturated"`
-	Evidence      string  `json:"evidence,omitempty"`
-	Processes     int     `json:"processes"` // herd processes that ran cameras
+	Saturated bool   `json:"saturated"`
+	Evidence  string `json:"evidence,omitempty"`
+	Processes int    `json:"processes"` // herd processes that ran cameras
+	// PortRange is the kernel's ephemeral port range; PerSourceDest the
+	// most sockets herd opened from one source address to one cell.
+	PortRange     int     `json:"port_range"`
+	PerSourceDest int     `json:"per_source_dest"`
 	CPUShare      float64 `json:"cpu_share"` // herd's CPU time / (wall time × cores)
 	LagP99Ms      float64 `json:"lag_p99_ms"`
 	LagMaxMs      float64 `json:"lag_max_ms"`
@@ -294,7 +298,7 @@ func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersio
 		CPUSeconds: g.CPUSeconds, FileLimit: g.FileLimit, PeakOpenFiles: g.PeakOpenFile,
 		PeakRSSBytes: g.PeakRSS, BaseRSSBytes: g.BaseRSS,
 		PeakHeapBytes: g.PeakHeap, PeakStackBytes: g.PeakStack, AllConnectedMs: ms(o.AllConnected),
-		Processes: 1,
+		Processes: 1, PortRange: g.PortRange, PerSourceDest: g.PerSourceDest,
 	}
 	if wall := o.Ended.Sub(o.Started).Seconds(); wall > 0 {
 		r.Generator.CPUShare = g.CPUSeconds / (wall * float64(runtime.NumCPU()))

@@ -427,6 +427,11 @@ type Generator struct {
 	BaseRSS      int64  // bytes, before the first camera started
 	PeakHeap     uint64 // bytes of heap in use, sampled every 5 s
 	PeakStack    uint64 // bytes of goroutine stacks in use, sampled every 5 s
-	Saturated    bool
-	Evidence     string
+	// PortRange is the kernel's ephemeral range; PerSourceDest the most
+	// sockets herd opens from one source address to one target cell: the
+	// port headroom is the difference.
+	PortRange     int
+	PerSourceDest int
+	Saturated     bool
+	Evidence      string
 }

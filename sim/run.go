@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -281,7 +282,12 @@ func (f *Fleet) outcome(started time.Time, s sampleResult, audit AuditSummary, i
 	g.CPUSeconds = procstat.CPUSeconds()
 	g.FileLimit = procstat.FileLimit()
 	g.PeakRSS = procstat.PeakRSS()
+	g.PortRange = procstat.PortRange()
+	g.PerSourceDest = min(f.cameras, DefaultPerSource) // before spreading over cells: an upper bound
 	switch {
+	case g.PortRange > 0 && g.PerSourceDest > g.PortRange*9/10:
+		g.Saturated = true
+		g.Evidence = fmt.Sprintf("up to %d sockets from one source address to one cell, in an ephemeral port range of %d", g.PerSourceDest, g.PortRange)
 	case g.LagP99 > time.Second:
 		g.Saturated = true
 		g.Evidence = "herd ran its own schedule late: p99 lag " + g.LagP99.Round(time.Millisecond).String()

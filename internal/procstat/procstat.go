@@ -3,6 +3,7 @@
 package procstat
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -70,4 +71,19 @@ func statusKB(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// PortRange returns the size of the kernel's ephemeral port range
+// (net.ipv4.ip_local_port_range): how many sockets one source address may
+// hold towards one destination. 0 if unknown.
+func PortRange() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil || hi < lo {
+		return 0
+	}
+	return hi - lo + 1
 }
