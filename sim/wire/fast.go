@@ -94,6 +94,18 @@ func decodeFlat(b []byte, m *Message) bool {
 				m.Kind = val
 			case "req":
 				m.Req = val
+			case "thumb", "data":
+				// As encoding/json decodes a []byte: standard base64.
+				raw := make([]byte, base64.StdEncoding.DecodedLen(len(val)))
+				n, err := base64.StdEncoding.Decode(raw, []byte(val))
+				if err != nil {
+					return false
+				}
+				if key == "thumb" {
+					m.Thumb = raw[:n]
+				} else {
+					m.Data = raw[:n]
+				}
 			default:
 				return false
 			}

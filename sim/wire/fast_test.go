@@ -30,6 +30,9 @@ func TestDecodeFlatAgreesWithEncodingJSON(t *testing.T) {
 		`{"type":"live","req":"r-9"}`,
 		`{"type":"ack","id":"x","id":"y"}`,
 		`{"type":"event","id":"a/1","seq":17,"at":-5,"kind":"motion"}`,
+		`{"type":"event","id":"a/1","seq":1,"at":9,"kind":"motion","thumb":"aGVyZA=="}`,
+		`{"type":"event","id":"a/1","thumb":""}`,
+		`{"type":"frame","req":"r-1","data":"AAA="}`,
 		`{}`,
 	} {
 		var fast Message
@@ -47,7 +50,7 @@ func TestDecodeFlatAgreesWithEncodingJSON(t *testing.T) {
 	}
 	for _, in := range []string{
 		`{"type":"ack","id":"esc\"aped"}`, `{"Type":"ack"}`, `{"type":"ack","extra":true}`,
-		`{"seq":1.5}`, `{"seq":01}`, `{"type":"frame","data":"AAA="}`, `{"type":"ack"`, `[1]`, `{"type":"ack"}x`,
+		`{"seq":1.5}`, `{"seq":01}`, `{"type":"frame","data":"AA!="}`, `{"type":"frame","data":"AAA"}`, `{"type":"ack"`, `[1]`, `{"type":"ack"}x`,
 	} {
 		var m Message
 		if decodeFlat([]byte(in), &m) {
@@ -61,6 +64,7 @@ func TestDecodeFlatAgreesWithEncodingJSON(t *testing.T) {
 func FuzzDecodeFlat(f *testing.F) {
 	f.Add([]byte(`{"type":"ack","id":"cam-00000117/17"}`))
 	f.Add([]byte(`{"type":"nack","id":"a","retry_after_ms":-0}`))
+	f.Add([]byte(`{"type":"event","id":"a/1","seq":1,"at":9,"kind":"motion","thumb":"aGVyZA=="}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fast Message
 		if !decodeFlat(b, &fast) {
