@@ -19,8 +19,13 @@ import (
 
 // Timing of device sockets.
 const (
-	writeWait = 2 * time.Second // longest a write to one socket may take
-	closeWait = time.Second     // how long a closing socket waits for the device's side of the close
+	// writeWait is the longest a write to one socket may take. It is a
+	// deadline set before the write: in a busy process the goroutine may
+	// wait its turn for seconds between setting it and writing, and a
+	// write past it poisons the socket for good, so it is generous (as
+	// gorilla's own examples, 10 s) rather than a measure of the device.
+	writeWait = 10 * time.Second
+	closeWait = time.Second // how long a closing socket waits for the device's side of the close
 )
 
 // session is one device socket.
