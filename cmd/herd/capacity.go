@@ -244,13 +244,14 @@ func writeCapacitySummary(w io.Writer, c *reports.Capacity) {
 			p.ConnectP99Ms, p.AckP99Ms, 100*p.ErrorRate, p.Violations, p.Throughput)
 	}
 	k := c.Knee
-	if k.Cameras > 0 {
-		fmt.Fprintf(w, "\nknee: %d cameras (the largest size that met every threshold)", k.Cameras)
-	} else {
-		fmt.Fprintf(w, "\nknee: none (no size met every threshold)")
+	switch {
+	case k.Cameras > 0:
+		fmt.Fprintf(w, "\nknee: %d cameras", k.Cameras)
+	default:
+		fmt.Fprintf(w, "\nknee: none")
 	}
 	if k.Note != "" {
-		fmt.Fprintf(w, "; %s", k.Note)
+		fmt.Fprintf(w, ": %s", k.Note)
 	}
 	fmt.Fprintln(w)
 	if c.Fit != nil {
