@@ -135,7 +135,7 @@ func KneeOf(points []CapacityPoint) Knee {
 	}
 	if len(k.FailedBelow) > 0 {
 		k.Note += fmt.Sprintf(" But %s failed although %d passed: the boundary is not clean (noise, or a failure that does not grow with size); rerun %s before trusting the knee.",
-			joinSizes(k.FailedBelow), k.Cameras, capPlural(len(k.FailedBelow), "that size", "those sizes"))
+			joinSizes(k.FailedBelow), k.Cameras, plural(len(k.FailedBelow), "that size", "those sizes"))
 	}
 	return k
 }
@@ -152,13 +152,6 @@ func joinSizes(ns []int) string {
 		return s[0] + " and " + s[1]
 	}
 	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
-}
-
-func capPlural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // Capacity is a capacity sweep, judged: the herd.capacity/v1 document.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -167,6 +166,9 @@ func Merge(in []Input, failed ...ShardInfo) (*Result, error) {
 		mg.LagP99Ms = max(mg.LagP99Ms, g.LagP99Ms)
 		mg.LagMaxMs = max(mg.LagMaxMs, g.LagMaxMs)
 		mg.CPUSeconds += g.CPUSeconds
+		// The share of one machine's cores: right for local workers; for
+		// shards on several machines it overstates the load of each.
+		mg.CPUShare += g.CPUShare
 		if mg.FileLimit == 0 || (g.FileLimit > 0 && g.FileLimit < mg.FileLimit) {
 			mg.FileLimit = g.FileLimit
 		}
@@ -221,9 +223,6 @@ func Merge(in []Input, failed ...ShardInfo) (*Result, error) {
 	if everyAllConnected && !allConnected.IsZero() {
 		mg.AllConnectedMs = ms(allConnected.Sub(m.Started))
 	}
-	// The share of one machine's cores: right for local workers; for
-	// shards on several machines it overstates the load of each.
-	mg.CPUShare = sumCPUShare(in)
 	Judge(m, sc)
 	if len(m.Shards) == 1 && m.Shards[0].Of > 1 {
 		// One shard of several, merged alone: the others are missing.
@@ -363,17 +362,9 @@ func mergeLatencySeries(out *Curve, in []Input) {
 	}
 }
 
-func sumCPUShare(in []Input) float64 {
-	var s float64
-	for _, x := range in {
-		s += x.R.Generator.CPUShare
-	}
-	return s
-}
-
 func joinEvidence(a, b string) string {
 	if a == "" {
 		return b
 	}
-	return strings.Join([]string{a, b}, "; ")
+	return a + "; " + b
 }

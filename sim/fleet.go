@@ -333,12 +333,6 @@ func (f *Fleet) dialer(n int) *websocket.Dialer {
 	return f.dialers[(n/DefaultPerSource)%len(f.dialers)]
 }
 
-// Cameras returns how many cameras this fleet (or shard) runs.
-func (f *Fleet) Cameras() int { return f.cameras }
-
-// Accounts returns how many accounts this fleet (or shard) runs.
-func (f *Fleet) Accounts() int { return len(f.mine) }
-
 func (f *Fleet) cell(account int) int { return CellOf(AccountName(account), len(f.target.Cells)) }
 
 func (f *Fleet) wsURL(account int) string { return f.wsURLs[f.cell(account)] }

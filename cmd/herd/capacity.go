@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -181,7 +182,7 @@ func runCapacity(c *cobra.Command, name string, fl *capacityFlags) error {
 			<-ch.done
 			interrupted = true
 		}
-		r, rerr := readResultFile(file)
+		r, rerr := loadResult(file)
 		if rerr != nil {
 			if interrupted {
 				break
@@ -220,7 +221,7 @@ func runCapacity(c *cobra.Command, name string, fl *capacityFlags) error {
 	return nil
 }
 
-func sleepUntilCtx(ctx interface{ Done() <-chan struct{} }, d time.Duration) bool {
+func sleepUntilCtx(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-ctx.Done():
 		return false

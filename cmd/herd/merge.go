@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -43,9 +44,9 @@ is named in its reasons. Exit codes as herd run: 0 pass, 3 fail, 2 bad input.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			var in []reports.Input
 			for _, name := range args {
-				r, err := readResultFile(name)
+				r, err := loadResult(name)
 				if err != nil {
-					return exitcode.With(exitcode.Usage, fmt.Errorf("%s: %w (want a herd.result/v1 file written by herd run --out)", name, err))
+					return exitcode.With(exitcode.Usage, err)
 				}
 				in = append(in, reports.Input{Name: name, R: r})
 			}
@@ -101,7 +102,7 @@ func readKeyFile(path string) (*oracle.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := hex.DecodeString(string(trimSpace(b)))
+	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil {
 		return nil, fmt.Errorf("%s is not hex: make a key with 'herd key > %s'", path, path)
 	}
@@ -110,11 +111,4 @@ func readKeyFile(path string) (*oracle.Key, error) {
 		return nil, fmt.Errorf("%s: %w: make a key with 'herd key > %s'", path, err, path)
 	}
 	return k, nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

@@ -265,7 +265,9 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		return err
 	}
 	defer lv.close()
-	opts = append(opts, sim.WithProgress(time.Second, func(p sim.Progress) { lv.update(statusOf(p)) }))
+	if !fl.quiet || fl.metricsListen != "" {
+		opts = append(opts, sim.WithProgress(time.Second, func(p sim.Progress) { lv.update(statusOf(p)) }))
+	}
 	if fl.memProfile != "" {
 		opts = append(opts, sim.WithPlanEnd(func() {
 			runtime.GC()

@@ -30,9 +30,7 @@ func init() { subcommands = append(subcommands, newWorkerCmd) }
 // line of its stdin (not on the command line: it holds the oracle key).
 type workerSpec struct {
 	Scenario     string             `json:"scenario"`      // name, for messages
-	ScenarioYAML string             `json:"scenario_yaml"` // as run
-	Cameras      int                `json:"cameras"`       // the whole fleet's
-	Seed         uint64             `json:"seed"`
+	ScenarioYAML string             `json:"scenario_yaml"` // as run: fleet size and seed included
 	Shard        int                `json:"shard"`
 	Shards       int                `json:"shards"`
 	Target       sim.Target         `json:"target"`
@@ -100,8 +98,7 @@ func runWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return fail(fmt.Errorf("worker: %w", err))
 	}
-	sc.Fleet.Cameras, sc.Fleet.Seed = spec.Cameras, spec.Seed
-	l, err := sim.NewLayout(spec.Cameras, spec.Seed)
+	l, err := sim.NewLayout(sc.Fleet.Cameras, sc.Fleet.Seed)
 	if err != nil {
 		return fail(err)
 	}

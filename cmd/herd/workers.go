@@ -150,7 +150,7 @@ func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.Ta
 	}()
 	for _, w := range ws {
 		spec := workerSpec{
-			Scenario: d.sc.Source, ScenarioYAML: yml, Cameras: d.layout.Cameras(), Seed: d.sc.Fleet.Seed,
+			Scenario: d.sc.Source, ScenarioYAML: yml,
 			Shard: w.shard, Shards: p.workers, Target: tgt, TargetInfo: info, Key: hex.EncodeToString(key.Bytes()),
 			RampRate: fl.rampRate, MaxDialing: max(minDialingPerWorker, fl.maxDialing/p.workers), SourceOffset: offset, Progress: time.Second, Out: w.out,
 		}
@@ -261,7 +261,7 @@ func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.Ta
 	var in []reports.Input
 	var failed []reports.ShardInfo
 	for _, w := range ws {
-		r, err := readResultFile(w.out)
+		r, err := loadResult(w.out)
 		if err != nil || !w.done && !interrupted {
 			detail := w.ch.failure()
 			if w.errMsg != "" {
@@ -285,15 +285,6 @@ func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.Ta
 		return nil, err
 	}
 	return res, nil
-}
-
-func readResultFile(path string) (*reports.Result, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return reports.ReadJSON(f)
 }
 
 func minCams(ws []*workerRun) int {

@@ -77,27 +77,16 @@ func decodeFlat(b []byte, m *Message) bool {
 			return false
 		}
 		if b[i] == '"' {
-			val, j, ok := plainString(b, i)
+			lo, hi, j, ok := plainSpan(b, i)
 			if !ok {
 				return false
 			}
 			switch key {
-			case "type":
-				m.Type = internType(val)
-			case "device":
-				m.Device = val
-			case "account":
-				m.Account = val
-			case "id":
-				m.ID = val
-			case "kind":
-				m.Kind = val
-			case "req":
-				m.Req = val
 			case "thumb", "data":
-				// As encoding/json decodes a []byte: standard base64.
-				raw := make([]byte, base64.StdEncoding.DecodedLen(len(val)))
-				n, err := base64.StdEncoding.Decode(raw, []byte(val))
+				// As encoding/json decodes a []byte: standard base64,
+				// straight from the frame (a thumbnail per event).
+				raw := make([]byte, base64.StdEncoding.DecodedLen(hi-lo))
+				n, err := base64.StdEncoding.Decode(raw, b[lo:hi])
 				if err != nil {
 					return false
 				}
@@ -106,6 +95,18 @@ func decodeFlat(b []byte, m *Message) bool {
 				} else {
 					m.Data = raw[:n]
 				}
+			case "type":
+				m.Type = internType(string(b[lo:hi]))
+			case "device":
+				m.Device = string(b[lo:hi])
+			case "account":
+				m.Account = string(b[lo:hi])
+			case "id":
+				m.ID = string(b[lo:hi])
+			case "kind":
+				m.Kind = string(b[lo:hi])
+			case "req":
+				m.Req = string(b[lo:hi])
 			default:
 				return false
 			}
@@ -169,18 +170,28 @@ func internType(t string) string {
 // plainString reads a JSON string without escapes or control characters
 // starting at b[i] == '"'; it returns the string and the index after it.
 func plainString(b []byte, i int) (string, int, bool) {
-	if i >= len(b) || b[i] != '"' {
+	lo, hi, next, ok := plainSpan(b, i)
+	if !ok {
 		return "", 0, false
+	}
+	return string(b[lo:hi]), next, true
+}
+
+// plainSpan finds the JSON string at b[i] that needs no unescaping: its
+// contents are b[lo:hi], and next is just past its closing quote.
+func plainSpan(b []byte, i int) (lo, hi, next int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, 0, 0, false
 	}
 	for j := i + 1; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
-			return string(b[i+1 : j]), j + 1, true
+			return i + 1, j, j + 1, true
 		case c == '\\' || c < 0x20 || c >= 0x80:
-			return "", 0, false
+			return 0, 0, 0, false
 		}
 	}
-	return "", 0, false
+	return 0, 0, 0, false
 }
 
 func skipSpace(b []byte, i int) int {
