@@ -1,8 +1,10 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -214,6 +216,10 @@ func (c *camera) install(conn *websocket.Conn, intended, now time.Time) {
 	c.firstAck = len(c.backlog) > 0
 	c.pmu.Unlock()
 	f.readers.Add(1)
+	conn.SetPingHandler(func(data string) error {
+		f.inbox <- inbound{conn: conn, ping: data}
+		return nil
+	})
 	go c.read(conn)
 }
 
@@ -527,54 +533,120 @@ func (c *camera) forget(keepOpen bool) {
 	c.f.m.connected.Add(-1)
 }
 
-// read is the connection's reader: acks and nacks are settled here, and
-// live requests answered (under mu, so the camera's writes stay one at a
-// time).
+// read is the connection's reader. It only reads: the fleet's handlers
+// (a fixed pool) handle each message while the reader waits, so a camera's
+// messages are still handled one at a time and in order, and they answer
+// pings. A parked reader is herd's largest cost per camera, and this keeps
+// it at the runtime's smallest stack (2 KB): the deeper paths of handling
+// a message, or gorilla's default ping handler writing its pong, would
+// grow it to 4–8 KB for the rest of the socket's life (the runtime shrinks
+// a stack only when a quarter of it is in use), and a goroutine per message
+// or per pong piles up thousands of grown stacks when the CPU is short.
 func (c *camera) read(conn *websocket.Conn) {
-	f := c.f
-	defer f.readers.Done()
+	done := make(chan struct{})
 	for {
-		_, b, err := conn.ReadMessage()
+		_, r, err := conn.NextReader()
 		if err != nil {
-			c.mu.Lock()
-			if c.conn != conn || c.stopped {
-				// Herd dropped or replaced this socket itself.
-				c.mu.Unlock()
-				return
-			}
-			c.attemptAt = time.Now().Add(c.lost(err))
-			c.mu.Unlock()
-			f.sched.at(c, time.Now())
+			c.readFailed(conn, err)
+			c.f.readers.Done()
 			return
 		}
-		m, err := wire.Decode(b)
-		if err != nil {
-			f.m.fail(eProtocol)
-			continue
-		}
-		switch m.Type {
-		case wire.TypeAck:
-			c.onAck(m.ID)
-			// After the plan the camera waits only for its last acks: wake
-			// it to see whether it is quiet.
-			if !time.Now().Before(f.plan.end) {
-				f.sched.at(c, time.Now())
+		c.f.inbox <- inbound{c: c, conn: conn, r: r, done: done}
+		<-done
+	}
+}
+
+// inbound is a handler's job: a message to handle, then done signalled,
+// or (done nil) a ping to answer.
+type inbound struct {
+	c    *camera
+	conn *websocket.Conn
+	r    io.Reader
+	ping string
+	done chan struct{}
+}
+
+// DefaultHandlers is how many goroutines handle the messages the cameras'
+// readers read.
+const DefaultHandlers = 64
+
+// handleInbox runs the handlers until the inbox closes.
+func (f *Fleet) handleInbox(wg *sync.WaitGroup) {
+	for range DefaultHandlers {
+		wg.Go(func() {
+			for in := range f.inbox {
+				if in.done == nil {
+					_ = in.conn.WriteControl(websocket.PongMessage, []byte(in.ping), time.Now().Add(writeTimeout))
+					continue
+				}
+				in.c.handle(in.conn, in.r)
+				in.done <- struct{}{}
 			}
-		case wire.TypeNack:
-			f.m.add(cEventsNacked, 1)
-			f.m.fail(eNack)
-			c.onNack(m.ID, time.Duration(m.RetryAfterMs)*time.Millisecond)
+		})
+	}
+}
+
+// inbufs holds the buffers messages are read into: acks and live requests
+// are tens of bytes, read thousands of times a second.
+var inbufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putInbuf(b *bytes.Buffer) {
+	if b.Cap() <= 64<<10 {
+		inbufs.Put(b)
+	}
+}
+
+// readFailed handles the end of a socket's reader: unless herd dropped or
+// replaced the socket itself, the camera lost it and reconnects.
+func (c *camera) readFailed(conn *websocket.Conn, err error) {
+	f := c.f
+	c.mu.Lock()
+	if c.conn != conn || c.stopped {
+		c.mu.Unlock()
+		return
+	}
+	c.attemptAt = time.Now().Add(c.lost(err))
+	c.mu.Unlock()
+	f.sched.at(c, time.Now())
+}
+
+// handle settles one message from the target: acks and nacks, and live
+// requests answered (under mu, so the camera's writes stay one at a time).
+func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
+	f := c.f
+	buf := inbufs.Get().(*bytes.Buffer)
+	defer putInbuf(buf)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return // the reader sees the error next
+	}
+	m, err := wire.Decode(buf.Bytes()) // copies what it keeps
+	if err != nil {
+		f.m.fail(eProtocol)
+		return
+	}
+	switch m.Type {
+	case wire.TypeAck:
+		c.onAck(m.ID)
+		// After the plan the camera waits only for its last acks: wake
+		// it to see whether it is quiet.
+		if !time.Now().Before(f.plan.end) {
 			f.sched.at(c, time.Now())
-		case wire.TypeLive:
-			f.m.add(cLiveRequests, 1)
-			c.mu.Lock()
-			if c.conn == conn {
-				c.sendFrame(m.Req)
-			}
-			c.mu.Unlock()
-		default:
-			f.m.fail(eProtocol)
 		}
+	case wire.TypeNack:
+		f.m.add(cEventsNacked, 1)
+		f.m.fail(eNack)
+		c.onNack(m.ID, time.Duration(m.RetryAfterMs)*time.Millisecond)
+		f.sched.at(c, time.Now())
+	case wire.TypeLive:
+		f.m.add(cLiveRequests, 1)
+		c.mu.Lock()
+		if c.conn == conn {
+			c.sendFrame(m.Req)
+		}
+		c.mu.Unlock()
+	default:
+		f.m.fail(eProtocol)
 	}
 }
 

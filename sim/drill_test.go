@@ -116,6 +116,14 @@ func TestDrillHonestTargetHasNoViolations(t *testing.T) {
 			if out.Affected != 200 || out.Recovered != 200 {
 				t.Errorf("affected %d, recovered %d; want 200 and 200", out.Affected, out.Recovered)
 			}
+			// The target pings every 300 ms and drops a socket that stays
+			// silent for 600 ms: a camera that answers every ping never
+			// loses its socket to the target.
+			for _, class := range []string{sim.ErrNetwork, sim.ErrCloseOther, sim.ErrTimeout} {
+				if n := out.Errors[class]; n != 0 {
+					t.Errorf("%d %s errors on an honest target: %v", n, class, out.Errors)
+				}
+			}
 			if out.Counts[sim.CountProbes] == 0 || out.Counts[sim.CountProbes] != out.Counts[sim.CountProbesRefused] {
 				t.Errorf("probes %d, refused %d: want some, all refused", out.Counts[sim.CountProbes], out.Counts[sim.CountProbesRefused])
 			}

@@ -80,7 +80,9 @@ type Progress struct {
 	ErrorsByClass     map[string]int64
 	ViolationsByClass map[string]int64
 	// Histograms are cumulative copies of the run's latency histograms
-	// (µs), for live displays and Prometheus.
+	// (µs), for Prometheus; only WithProgressLatency fills them in, since
+	// copying them every second costs a loaded worker several percent of
+	// its CPU.
 	Histograms map[string]*hdrhistogram.Histogram `json:"-"`
 }
 
@@ -106,6 +108,14 @@ func WithProgress(interval time.Duration, fn func(Progress)) Option {
 			return fmt.Errorf("sim: WithProgress: interval must be positive, got %v", interval)
 		}
 		f.progressEvery, f.progress = interval, fn
+		return nil
+	}
+}
+
+// WithProgressLatency fills in Progress.Histograms.
+func WithProgressLatency() Option {
+	return func(f *Fleet) error {
+		f.progressLatency = true
 		return nil
 	}
 }
@@ -206,17 +216,18 @@ type Fleet struct {
 	m      *metrics
 	plan   *plan
 
-	rampRate      float64
-	maxDialing    int
-	quietTimeout  time.Duration
-	progressEvery time.Duration
-	progress      func(Progress)
-	planEnd       func()
-	start         time.Time
-	shard, shards int
-	sourceOffset  int
-	mine          []int // the accounts this fleet runs, ascending
-	cameras       int   // the cameras of those accounts
+	rampRate        float64
+	maxDialing      int
+	quietTimeout    time.Duration
+	progressEvery   time.Duration
+	progressLatency bool
+	progress        func(Progress)
+	planEnd         func()
+	start           time.Time
+	shard, shards   int
+	sourceOffset    int
+	mine            []int // the accounts this fleet runs, ascending
+	cameras         int   // the cameras of those accounts
 
 	wsURLs  []string
 	dialers []*websocket.Dialer
@@ -228,6 +239,7 @@ type Fleet struct {
 	// fleet, so queuing never blocks a tick: a camera is in it at most once.
 	dialq   chan *camera
 	readers sync.WaitGroup // one per open socket's reader
+	inbox   chan inbound   // what the readers read, for the handlers
 
 	affectedSeen atomic.Int64
 	recovered    atomic.Int64
@@ -279,6 +291,7 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 	f.oracle = oracle.New(f.key, l)
 	f.sched = newSched()
 	f.dialq = make(chan *camera, f.cameras)
+	f.inbox = make(chan inbound, DefaultHandlers)
 	f.scratch.New = func() any { return new(scratch) }
 
 	var host string

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/herd-drill/herd/internal/procstat"
 	"github.com/herd-drill/herd/sim/oracle"
 )
@@ -46,7 +48,8 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	sleepUntil(ctx, started)
 	// The engine: the scheduler's tick workers and the dial workers, at most
 	// maxDialing cameras in the handshake at once.
-	var engine sync.WaitGroup
+	var engine, handlers sync.WaitGroup
+	f.handleInbox(&handlers)
 	engine.Go(func() { f.sched.run(camCtx, DefaultTickWorkers) })
 	for w := 0; w < f.maxDialing; w++ {
 		engine.Go(func() {
@@ -95,6 +98,8 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 		c.stop()
 	}
 	f.readers.Wait()
+	close(f.inbox)
+	handlers.Wait()
 	stopSampler()
 	s := <-sampled
 
@@ -218,6 +223,10 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 			}
 			if f.progress != nil && now.Sub(lastProgress) >= f.progressEvery {
 				el := now.Sub(lastProgress).Seconds()
+				var hists map[string]*hdrhistogram.Histogram
+				if f.progressLatency {
+					hists = f.m.merged()
+				}
 				f.progress(Progress{
 					Phase: f.phaseAt(now), Elapsed: now.Sub(start), Cameras: f.cameras,
 					Connected: conn, Connects: connects,
@@ -225,7 +234,7 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 					Errors:         errs, Violations: violations,
 					EventsAcked:   f.m.counts[cEventsAcked].Load(),
 					ErrorsByClass: f.m.errMap(), ViolationsByClass: f.oracle.Counts(),
-					Histograms: f.m.merged(),
+					Histograms: hists,
 				})
 				lastProgress, lastProgConnects = now, connects
 			}

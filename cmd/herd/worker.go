@@ -40,6 +40,7 @@ type workerSpec struct {
 	MaxDialing   int                `json:"max_dialing"`
 	SourceOffset int                `json:"source_offset"`
 	Progress     time.Duration      `json:"progress"`
+	Latency      bool               `json:"latency"` // latency buckets in each status (for Prometheus)
 	Out          string             `json:"out"`
 }
 
@@ -113,6 +114,9 @@ func runWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	opts := []sim.Option{
 		sim.WithShard(spec.Shard, spec.Shards), sim.WithKey(key), sim.WithRampRate(spec.RampRate),
 		sim.WithMaxDialing(spec.MaxDialing), sim.WithSourceOffset(spec.SourceOffset),
+	}
+	if spec.Latency {
+		opts = append(opts, sim.WithProgressLatency())
 	}
 	if spec.Progress > 0 {
 		opts = append(opts, sim.WithProgress(spec.Progress, func(p sim.Progress) {
