@@ -26,6 +26,7 @@ const (
 	dialTimeout    = 10 * time.Second // TCP connect + upgrade
 	welcomeTimeout = 10 * time.Second // upgrade to welcome
 	writeTimeout   = 10 * time.Second // one frame
+	pongTimeout    = time.Second      // a pong, when another frame is being written
 )
 
 // pend is an event sent and not yet acknowledged.
@@ -576,7 +577,11 @@ func (f *Fleet) handleInbox(wg *sync.WaitGroup) {
 		wg.Go(func() {
 			for in := range f.inbox {
 				if in.done == nil {
-					_ = in.conn.WriteControl(websocket.PongMessage, []byte(in.ping), time.Now().Add(writeTimeout))
+					// A camera's frame write that a slow target holds up
+					// holds up its pong too: waiting at most pongTimeout
+					// keeps one stuck socket from stalling every camera's
+					// messages.
+					_ = in.conn.WriteControl(websocket.PongMessage, []byte(in.ping), time.Now().Add(pongTimeout))
 					continue
 				}
 				in.c.handle(in.conn, in.r)
@@ -612,6 +617,7 @@ func (c *camera) readFailed(conn *websocket.Conn, err error) {
 
 // handle settles one message from the target: acks and nacks, and live
 // requests answered (under mu, so the camera's writes stay one at a time).
+// It runs on a handler, so it must not wait long.
 func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
 	f := c.f
 	buf := inbufs.Get().(*bytes.Buffer)
@@ -639,12 +645,19 @@ func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
 		c.onNack(m.ID, time.Duration(m.RetryAfterMs)*time.Millisecond)
 		f.sched.at(c, time.Now())
 	case wire.TypeLive:
+		// Answered on a goroutine of its own: it waits for the camera's
+		// lock, which a write to a slow target may hold for seconds, and
+		// the handlers serve every camera. Live requests are rare.
 		f.m.add(cLiveRequests, 1)
-		c.mu.Lock()
-		if c.conn == conn {
-			c.sendFrame(m.Req)
-		}
-		c.mu.Unlock()
+		f.readers.Add(1) // the reader is counted still: Run waits for this too
+		go func() {
+			defer f.readers.Done()
+			c.mu.Lock()
+			if c.conn == conn {
+				c.sendFrame(m.Req)
+			}
+			c.mu.Unlock()
+		}()
 	default:
 		f.m.fail(eProtocol)
 	}

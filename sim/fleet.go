@@ -238,7 +238,7 @@ type Fleet struct {
 	// dialq holds the cameras waiting for a dial worker. Its capacity is the
 	// fleet, so queuing never blocks a tick: a camera is in it at most once.
 	dialq   chan *camera
-	readers sync.WaitGroup // one per open socket's reader
+	readers sync.WaitGroup // one per open socket's reader, and per live request being answered
 	inbox   chan inbound   // what the readers read, for the handlers
 
 	affectedSeen atomic.Int64
