@@ -395,10 +395,13 @@ func (c *camera) sendFrame(req string) {
 	f.scratch.Put(sc)
 }
 
-// scratch is the buffers a camera borrows to build one frame: the sealed
-// blob and the encoded frame. Cameras share them through a pool, since a
-// camera writes rarely and briefly.
-type scratch struct{ blob, frame []byte }
+// scratch is the buffers a camera borrows to build one frame (the sealed
+// blob and the encoded frame) or to read one message (in). Cameras share
+// them through a pool, since a camera writes and reads rarely and briefly.
+type scratch struct {
+	blob, frame []byte
+	in          bytes.Buffer
+}
 
 func (c *camera) write(frame []byte) error {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
@@ -591,16 +594,6 @@ func (f *Fleet) handleInbox(wg *sync.WaitGroup) {
 	}
 }
 
-// inbufs holds the buffers messages are read into: acks and live requests
-// are tens of bytes, read thousands of times a second.
-var inbufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func putInbuf(b *bytes.Buffer) {
-	if b.Cap() <= 64<<10 {
-		inbufs.Put(b)
-	}
-}
-
 // readFailed handles the end of a socket's reader: unless herd dropped or
 // replaced the socket itself, the camera lost it and reconnects.
 func (c *camera) readFailed(conn *websocket.Conn, err error) {
@@ -620,13 +613,13 @@ func (c *camera) readFailed(conn *websocket.Conn, err error) {
 // It runs on a handler, so it must not wait long.
 func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
 	f := c.f
-	buf := inbufs.Get().(*bytes.Buffer)
-	defer putInbuf(buf)
-	buf.Reset()
-	if _, err := buf.ReadFrom(r); err != nil {
+	sc := f.scratch.Get().(*scratch)
+	defer f.scratch.Put(sc)
+	sc.in.Reset()
+	if _, err := sc.in.ReadFrom(r); err != nil {
 		return // the reader sees the error next
 	}
-	m, err := wire.Decode(buf.Bytes()) // copies what it keeps
+	m, err := wire.Decode(sc.in.Bytes()) // copies what it keeps
 	if err != nil {
 		f.m.fail(eProtocol)
 		return
@@ -649,15 +642,13 @@ func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
 		// lock, which a write to a slow target may hold for seconds, and
 		// the handlers serve every camera. Live requests are rare.
 		f.m.add(cLiveRequests, 1)
-		f.readers.Add(1) // the reader is counted still: Run waits for this too
-		go func() {
-			defer f.readers.Done()
+		f.readers.Go(func() { // the reader is counted still: Run waits for this too
 			c.mu.Lock()
 			if c.conn == conn {
 				c.sendFrame(m.Req)
 			}
 			c.mu.Unlock()
-		}()
+		})
 	default:
 		f.m.fail(eProtocol)
 	}
