@@ -14,6 +14,12 @@ import (
 // A target whose admission lets 200 connects through at once breaks
 // between 100 and 400 cameras reconnecting together: capacity must name
 // 100 as the knee.
+//
+// The threshold sits where the token bucket puts it, not where this
+// machine's speed does: 400 cameras cannot all be back in under 4 s (200
+// more connects at 50/s), so T100 < 3s fails them by construction, while
+// 100 cameras still pass when a loaded CI machine times out a registry
+// look-up and a camera waits out one Retry-After of 1 s (seen: T100 1.13 s).
 func TestCapacityFindsTheKneeOfAnAdmissionLimitedTarget(t *testing.T) {
 	t.Setenv("HERD_TEST_AS_HERD", "1")
 	dir := t.TempDir()
@@ -30,7 +36,7 @@ phases:
   - {kind: settle, duration: 5s}
 thresholds:
   - violations.total == 0
-  - recovery.t100 < 900ms
+  - recovery.t100 < 3s
 `
 	if err := os.WriteFile(scenario, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
