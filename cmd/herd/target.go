@@ -106,7 +106,7 @@ with its own file limit, so N cells hold N times the sockets.`,
 	f.IntVar(&cfg.ConnectBurst, "connect-burst", 0, "token-bucket size (default: the rate, at least 1)")
 	f.DurationVar(&cfg.PingInterval, "ping-interval", target.DefaultPingInterval, "interval of target → device pings; a device silent for two intervals is dropped")
 	f.DurationVar(&cfg.LiveTimeout, "live-timeout", target.DefaultLiveTimeout, "how long a live-view call waits for the device's frame")
-	f.DurationVar(&cfg.LookupTimeout, "lookup-timeout", target.DefaultLookupTimeout, "registry look-up time-out of the cache client")
+	f.DurationVar(&cfg.LookupTimeout, "lookup-timeout", target.DefaultLookupTimeout, "registry look-up time-out of the cache client (use 250ms when a large fleet runs on the same machine)")
 	f.DurationVar(&cfg.LookupService, "lookup-service", target.DefaultLookupService, "registry server's service time per look-up (sets its capacity)")
 	f.IntVar(&cfg.WriteQueue, "write-queue", target.DefaultWriteQueue, "write-behind queue capacity, in events")
 	f.DurationVar(&cfg.WriteCost, "write-cost", target.DefaultWriteCost, "store's cost per event write (sets the writer's capacity)")
