@@ -156,6 +156,7 @@ func Merge(in []Input, failed ...ShardInfo) (*Result, error) {
 		m.Audit.Accounts += r.Audit.Accounts
 		m.Audit.FailedAccounts += r.Audit.FailedAccounts
 		m.Audit.Events += r.Audit.Events
+		m.Audit.GaveUp = m.Audit.GaveUp || r.Audit.GaveUp
 
 		g, mg := r.Generator, &m.Generator
 		if g.Saturated {

@@ -173,6 +173,10 @@ type Audit struct {
 	Accounts       int   `json:"accounts"`
 	FailedAccounts int   `json:"failed_accounts"`
 	Events         int64 `json:"events"`
+	// GaveUp: the target answered no audit page for the audit's stall
+	// time-out (a minute by default), and the audit stopped; the accounts
+	// it had not read are in FailedAccounts.
+	GaveUp bool `json:"gave_up,omitempty"`
 }
 
 // Curve is the run's time series: Connected, Connects, Errors and
@@ -477,6 +481,11 @@ func Judge(r *Result, sc *scenarios.Scenario) {
 	}
 	if r.Interrupted {
 		r.Reasons = append(r.Reasons, reasonInterrupted)
+	}
+	if a := r.Audit; a.FailedAccounts > 0 {
+		// Their acknowledged events went unchecked: a target that refuses
+		// the audit must not pass for having lost nothing.
+		r.Reasons = append(r.Reasons, fmt.Sprintf("the audit could not read %d of %d accounts, so their events went unchecked", a.FailedAccounts, a.Accounts))
 	}
 	r.Reasons = append(r.Reasons, shardReasons(r.Shards, len(r.Shards) > 1)...)
 	sort.Strings(r.Reasons)

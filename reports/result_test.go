@@ -3,6 +3,7 @@ package reports
 import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"math"
+	"slices"
 
 	"bytes"
 	"strings"
@@ -94,6 +95,9 @@ func TestJudge(t *testing.T) {
 		{"never recovered", []string{"recovery.t99 < 60s"}, false, func(r *Result) { r.Recovery.T99Ms = nil }, Fail, 1},
 		{"no live data passes", []string{"live.p99 < 1s"}, false, nil, Pass, 0},
 		{"interrupted", nil, false, func(r *Result) { r.Interrupted = true }, Fail, 1},
+		// What the audit could not read went unchecked, allowed or not.
+		{"accounts the audit could not read", nil, true, func(r *Result) { r.Audit = Audit{Done: true, Accounts: 10, FailedAccounts: 3} }, Fail, 1},
+		{"every account read", nil, false, func(r *Result) { r.Audit = Audit{Done: true, Accounts: 10} }, Pass, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,5 +246,35 @@ func TestReadJSONAcceptsResultsWithoutTheTimeSeries(t *testing.T) {
 	}
 	if r.Curve.Violations != nil || r.Curve.Latency != nil || r.Curve.LatencyStepMs != 0 {
 		t.Errorf("old result read with time series %+v; want them absent", r.Curve)
+	}
+}
+
+// Shards' audits add up: one shard that gave up and left accounts unread
+// makes the merged audit give up and the merged verdict fail.
+func TestMergeCarriesAnAuditThatGaveUp(t *testing.T) {
+	unread := func(r string) bool { return strings.Contains(r, "could not read 40 of") }
+	a, b := fixture(t), fixture(t)
+	if slices.ContainsFunc(a.Reasons, unread) {
+		t.Fatalf("fixture reasons %q already name unread accounts", a.Reasons)
+	}
+	for _, r := range []*Result{a, b} {
+		r.Shards[0].Of = 2
+	}
+	b.Shards[0].Index = 1
+	b.Audit.FailedAccounts, b.Audit.GaveUp = 40, true
+	m, err := Merge([]Input{{"a", a}, {"b", b}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Audit.GaveUp || m.Audit.FailedAccounts != 40 || m.Audit.Accounts != a.Audit.Accounts+b.Audit.Accounts {
+		t.Errorf("merged audit %+v, want gave_up with 40 of %d accounts unread", m.Audit, a.Audit.Accounts+b.Audit.Accounts)
+	}
+	if m.Verdict != Fail || !slices.ContainsFunc(m.Reasons, unread) {
+		t.Errorf("merged verdict %s (%q), want fail naming the unread accounts", m.Verdict, m.Reasons)
+	}
+	var out strings.Builder
+	WriteSummary(&out, m)
+	if !strings.Contains(out.String(), "40 accounts could not be listed (gave up: the target stopped answering)") {
+		t.Errorf("summary does not say the audit gave up:\n%s", out.String())
 	}
 }

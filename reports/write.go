@@ -110,6 +110,9 @@ func WriteSummary(w io.Writer, r *Result) error {
 	if r.Audit.FailedAccounts > 0 {
 		p.f(", %d accounts could not be listed", r.Audit.FailedAccounts)
 	}
+	if r.Audit.GaveUp {
+		p.f(" (gave up: the target stopped answering)")
+	}
 	p.f("\nErrors      %d of %d operations (%.2f%%); shed by the target %d (%.2f%%)", r.Errors.Total, r.Errors.Operations, 100*r.Errors.Rate, r.Errors.Shed, 100*r.Errors.ShedRate)
 	names := make([]string, 0, len(r.Errors.ByClass))
 	for c, n := range r.Errors.ByClass {

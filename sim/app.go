@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herd-drill/herd/sim/oracle"
@@ -352,8 +353,34 @@ func statusErr(st int) errID {
 // audit lists every account's whole Events tab once cameras are quiet and
 // hands it to the oracle: what was acked and is missing is lost, what
 // appears twice is a duplicate, what belongs elsewhere is a leak.
+//
+// It gives up when the target answers none of its pages for f.auditStall:
+// the accounts not read by then count as failed, so the run still ends by
+// itself against a target that sheds every call.
 func (f *Fleet) audit(ctx context.Context) AuditSummary {
 	f.oracle.FreezeAcks()
+	actx, stop := context.WithCancel(ctx)
+	defer stop()
+	var answered atomic.Int64 // when the target last answered a page, in Unix ns
+	answered.Store(time.Now().UnixNano())
+	var gaveUp atomic.Bool
+	go func() {
+		tk := time.NewTicker(max(f.auditStall/8, time.Millisecond))
+		defer tk.Stop()
+		for {
+			select {
+			case <-actx.Done():
+				return
+			case now := <-tk.C:
+				if now.Sub(time.Unix(0, answered.Load())) >= f.auditStall {
+					gaveUp.Store(true)
+					stop()
+					return
+				}
+			}
+		}
+	}()
+
 	var mu sync.Mutex
 	sum := AuditSummary{Accounts: len(f.mine)}
 	next := make(chan int)
@@ -361,7 +388,7 @@ func (f *Fleet) audit(ctx context.Context) AuditSummary {
 	for w := 0; w < auditWorkers; w++ {
 		wg.Go(func() {
 			for a := range next {
-				evs, path, err := f.listAll(ctx, a)
+				evs, path, err := f.listAll(actx, a, &answered)
 				mu.Lock()
 				if err != nil {
 					sum.FailedAccounts++
@@ -376,23 +403,31 @@ func (f *Fleet) audit(ctx context.Context) AuditSummary {
 			}
 		})
 	}
+	sent := 0
 	for _, a := range f.mine {
-		if ctx.Err() != nil {
+		if actx.Err() != nil {
 			break
 		}
 		next <- a
+		sent++
 	}
 	close(next)
 	wg.Wait()
 	sum.Done = ctx.Err() == nil
+	if sum.Done {
+		// Accounts never handed out were not read either.
+		sum.FailedAccounts += len(f.mine) - sent
+		sum.GaveUp = gaveUp.Load()
+	}
 	f.oracle.AuditDone()
 	return sum
 }
 
 var errAuditGaveUp = errors.New("audit: the target kept refusing")
 
-// listAll reads account a's whole Events tab, waiting out load shedding.
-func (f *Fleet) listAll(ctx context.Context, a int) ([]wire.EventInfo, string, error) {
+// listAll reads account a's whole Events tab, waiting out load shedding;
+// it stores the time of each page the target answers in answered.
+func (f *Fleet) listAll(ctx context.Context, a int, answered *atomic.Int64) ([]wire.EventInfo, string, error) {
 	id := AccountName(a)
 	token := f.layout.UserToken(a)
 	base := wire.EventsPath(id) + "?limit=" + strconv.Itoa(wire.MaxPage)
@@ -423,6 +458,7 @@ func (f *Fleet) listAll(ctx context.Context, a int) ([]wire.EventInfo, string, e
 			f.m.fail(statusErr(st))
 			return nil, base, errors.New("audit: " + id + ": status " + strconv.Itoa(st))
 		}
+		answered.Store(time.Now().UnixNano())
 		var page wire.EventsPage
 		if err := json.Unmarshal(body, &page); err != nil {
 			f.m.fail(eProtocol)

@@ -34,7 +34,12 @@ import (
 const (
 	DefaultRampRate     = 3000.0           // initial connects per second before the first phase
 	DefaultQuietTimeout = 20 * time.Second // how long to wait for the last acks after the plan
-	DefaultSampleStep   = 100 * time.Millisecond
+	// DefaultAuditStall is how long the audit waits for the target to
+	// answer any of its pages before it gives up: an audit of a target
+	// that sheds every call would otherwise retry account after account
+	// for hours.
+	DefaultAuditStall = time.Minute
+	DefaultSampleStep = 100 * time.Millisecond
 	// DefaultLatencyStep is the interval of the latency-over-time series: a
 	// percentile of one 100 ms step has too few values to mean much.
 	DefaultLatencyStep = time.Second
@@ -143,6 +148,19 @@ func WithQuietTimeout(d time.Duration) Option {
 	}
 }
 
+// WithAuditStall sets how long the audit goes on while the target answers
+// none of its pages (DefaultAuditStall); then it gives up, and the accounts
+// it has not read count as failed.
+func WithAuditStall(d time.Duration) Option {
+	return func(f *Fleet) error {
+		if d <= 0 {
+			return fmt.Errorf("sim: audit stall time-out must be positive, got %v", d)
+		}
+		f.auditStall = d
+		return nil
+	}
+}
+
 // WithMaxDialing bounds how many cameras of this process are in the
 // connect handshake at once (DefaultMaxDialing).
 func WithMaxDialing(n int) Option {
@@ -219,6 +237,7 @@ type Fleet struct {
 	rampRate        float64
 	maxDialing      int
 	quietTimeout    time.Duration
+	auditStall      time.Duration
 	progressEvery   time.Duration
 	progressLatency bool
 	progress        func(Progress)
@@ -269,6 +288,7 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 		rampRate:     DefaultRampRate,
 		maxDialing:   DefaultMaxDialing,
 		quietTimeout: DefaultQuietTimeout,
+		auditStall:   DefaultAuditStall,
 	}
 	for _, o := range opts {
 		if err := o(f); err != nil {
@@ -417,10 +437,13 @@ type LatencySeries struct {
 
 // AuditSummary says how the final audit went.
 type AuditSummary struct {
-	Done           bool
+	Done           bool // false when the run was interrupted during the audit
 	Accounts       int
-	FailedAccounts int
+	FailedAccounts int // accounts whose Events tab was never read whole
 	Events         int64
+	// GaveUp is set when the target answered no audit page for the
+	// audit stall time-out: the accounts not yet read count as failed.
+	GaveUp bool
 }
 
 // Generator is herd's view of its own health during the run.
