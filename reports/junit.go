@@ -63,6 +63,15 @@ func WriteJUnit(w io.Writer, r *Result) error {
 		run.Failure = &junitFailure{Type: "interrupted", Message: "the drill was interrupted: its figures are partial"}
 	}
 	suite.Cases = append(suite.Cases, run)
+	audit := junitCase{Classname: "herd.run", Name: "audit read every account"}
+	if why := auditReason(r.Audit); why != "" {
+		audit.Failure = &junitFailure{Type: "audit", Message: why}
+	}
+	suite.Cases = append(suite.Cases, audit)
+	if why := shardReasons(r.Shards, len(r.Shards) > 1); len(why) > 0 {
+		suite.Cases = append(suite.Cases, junitCase{Classname: "herd.run", Name: "every shard reported",
+			Failure: &junitFailure{Type: "shard", Message: why[0], Text: strings.Join(why, "\n") + "\n"}})
+	}
 
 	for _, c := range suite.Cases {
 		if c.Failure != nil {

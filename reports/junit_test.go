@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"encoding/xml"
+	"github.com/herd-drill/herd/scenarios"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,9 +68,9 @@ func TestJUnitHasACasePerThresholdAndViolationClass(t *testing.T) {
 		t.Fatalf("%d test suites, want 1", len(p.Suites))
 	}
 	s := p.Suites[0]
-	want := len(r.Thresholds) + len(r.Violations.Counts) + 1
+	want := len(r.Thresholds) + len(r.Violations.Counts) + 2
 	if s.Tests != want || len(s.Cases) != want || p.Tests != want {
-		t.Fatalf("tests = %d (%d cases, %d in testsuites), want %d: thresholds, classes, the run", s.Tests, len(s.Cases), p.Tests, want)
+		t.Fatalf("tests = %d (%d cases, %d in testsuites), want %d: thresholds, classes, the run, the audit", s.Tests, len(s.Cases), p.Tests, want)
 	}
 	failed := map[string]string{}
 	for _, c := range s.Cases {
@@ -123,8 +124,39 @@ func TestJUnitFailsExactlyWhenTheVerdictDoes(t *testing.T) {
 	cut.Interrupted = true
 	p, _ = junitOf(t, cut)
 	for _, c := range p.Suites[0].Cases {
-		if c.Classname == "herd.run" && c.Failure == nil {
+		if c.Name == "drill ran to the end" && c.Failure == nil {
 			t.Error("an interrupted drill's run case passes")
+		}
+	}
+
+	// Failures the verdict counts beside thresholds and violations.
+	for name, mutate := range map[string]func(*Result){
+		"audit read every account": func(r *Result) { r.Audit.FailedAccounts = 7 },
+		"every shard reported": func(r *Result) {
+			r.Shards = []ShardInfo{{Index: 0, Of: 2, Status: ShardOK}, {Index: 1, Of: 2, Status: ShardFailed, Detail: "killed"}}
+		},
+	} {
+		r := fixture(t)
+		mutate(r)
+		r.Violations.Counts = map[string]int64{"cross_account": 0}
+		r.Violations.Total = 0
+		r.Violations.Evidence = nil
+		r.Thresholds = nil
+		sc := scenarios.Defaults()
+		sc.Thresholds = nil
+		Judge(r, sc)
+		p, _ := junitOf(t, r)
+		failed := 0
+		for _, c := range p.Suites[0].Cases {
+			if c.Failure != nil {
+				failed++
+				if c.Name != name {
+					t.Errorf("%s: case %q fails too", name, c.Name)
+				}
+			}
+		}
+		if r.Verdict != Fail || failed != 1 {
+			t.Errorf("%s: verdict %s (%q), %d failing cases; want fail with that case failing", name, r.Verdict, r.Reasons, failed)
 		}
 	}
 }

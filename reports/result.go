@@ -482,10 +482,8 @@ func Judge(r *Result, sc *scenarios.Scenario) {
 	if r.Interrupted {
 		r.Reasons = append(r.Reasons, reasonInterrupted)
 	}
-	if a := r.Audit; a.FailedAccounts > 0 {
-		// Their acknowledged events went unchecked: a target that refuses
-		// the audit must not pass for having lost nothing.
-		r.Reasons = append(r.Reasons, fmt.Sprintf("the audit could not read %d of %d accounts, so their events went unchecked", a.FailedAccounts, a.Accounts))
+	if why := auditReason(r.Audit); why != "" {
+		r.Reasons = append(r.Reasons, why)
 	}
 	r.Reasons = append(r.Reasons, shardReasons(r.Shards, len(r.Shards) > 1)...)
 	sort.Strings(r.Reasons)
@@ -572,6 +570,17 @@ func cut(s string) (string, string, bool) {
 // shardReasons fails a result some of whose shards failed, and a merged
 // (whole) result some of whose shards are missing: its totals then lack
 // those shards' cameras. A shard's own result is judged on its own.
+// auditReason says why the audit fails the verdict, or "" when it read
+// every account. An account it could not read had its acknowledged events
+// unchecked: a target that refuses the audit must not pass for having lost
+// nothing.
+func auditReason(a Audit) string {
+	if a.FailedAccounts == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the audit could not read %d of %d accounts, so their events went unchecked", a.FailedAccounts, a.Accounts)
+}
+
 func shardReasons(shards []ShardInfo, whole bool) []string {
 	if len(shards) == 0 {
 		return nil
