@@ -3,12 +3,13 @@ package reports
 import (
 	"bytes"
 	"encoding/xml"
-	"github.com/herd-drill/herd/scenarios"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/herd-drill/herd/scenarios"
 )
 
 func TestJSONGolden(t *testing.T) {

@@ -567,9 +567,6 @@ func cut(s string) (string, string, bool) {
 	return "", "", false
 }
 
-// shardReasons fails a result some of whose shards failed, and a merged
-// (whole) result some of whose shards are missing: its totals then lack
-// those shards' cameras. A shard's own result is judged on its own.
 // auditReason says why the audit fails the verdict, or "" when it read
 // every account. An account it could not read had its acknowledged events
 // unchecked: a target that refuses the audit must not pass for having lost
@@ -581,6 +578,9 @@ func auditReason(a Audit) string {
 	return fmt.Sprintf("the audit could not read %d of %d accounts, so their events went unchecked", a.FailedAccounts, a.Accounts)
 }
 
+// shardReasons fails a result some of whose shards failed, and a merged
+// (whole) result some of whose shards are missing: its totals then lack
+// those shards' cameras. A shard's own result is judged on its own.
 func shardReasons(shards []ShardInfo, whole bool) []string {
 	if len(shards) == 0 {
 		return nil

@@ -361,25 +361,10 @@ func (f *Fleet) audit(ctx context.Context) AuditSummary {
 	f.oracle.FreezeAcks()
 	actx, stop := context.WithCancel(ctx)
 	defer stop()
-	var answered atomic.Int64 // when the target last answered a page, in Unix ns
-	answered.Store(time.Now().UnixNano())
 	var gaveUp atomic.Bool
-	go func() {
-		tk := time.NewTicker(max(f.auditStall/8, time.Millisecond))
-		defer tk.Stop()
-		for {
-			select {
-			case <-actx.Done():
-				return
-			case now := <-tk.C:
-				if now.Sub(time.Unix(0, answered.Load())) >= f.auditStall {
-					gaveUp.Store(true)
-					stop()
-					return
-				}
-			}
-		}
-	}()
+	stall := time.AfterFunc(f.auditStall, func() { gaveUp.Store(true); stop() })
+	defer stall.Stop()
+	answered := func() { stall.Reset(f.auditStall) }
 
 	var mu sync.Mutex
 	sum := AuditSummary{Accounts: len(f.mine)}
@@ -388,7 +373,7 @@ func (f *Fleet) audit(ctx context.Context) AuditSummary {
 	for w := 0; w < auditWorkers; w++ {
 		wg.Go(func() {
 			for a := range next {
-				evs, path, err := f.listAll(actx, a, &answered)
+				evs, path, err := f.listAll(actx, a, answered)
 				mu.Lock()
 				if err != nil {
 					sum.FailedAccounts++
@@ -426,8 +411,8 @@ func (f *Fleet) audit(ctx context.Context) AuditSummary {
 var errAuditGaveUp = errors.New("audit: the target kept refusing")
 
 // listAll reads account a's whole Events tab, waiting out load shedding;
-// it stores the time of each page the target answers in answered.
-func (f *Fleet) listAll(ctx context.Context, a int, answered *atomic.Int64) ([]wire.EventInfo, string, error) {
+// it calls answered for each page the target answers.
+func (f *Fleet) listAll(ctx context.Context, a int, answered func()) ([]wire.EventInfo, string, error) {
 	id := AccountName(a)
 	token := f.layout.UserToken(a)
 	base := wire.EventsPath(id) + "?limit=" + strconv.Itoa(wire.MaxPage)
@@ -458,7 +443,7 @@ func (f *Fleet) listAll(ctx context.Context, a int, answered *atomic.Int64) ([]w
 			f.m.fail(statusErr(st))
 			return nil, base, errors.New("audit: " + id + ": status " + strconv.Itoa(st))
 		}
-		answered.Store(time.Now().UnixNano())
+		answered()
 		var page wire.EventsPage
 		if err := json.Unmarshal(body, &page); err != nil {
 			f.m.fail(eProtocol)
