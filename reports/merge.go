@@ -53,6 +53,7 @@ func Merge(in []Input, failed ...ShardInfo) (*Result, error) {
 			{"fleet size", r.FleetCameras, first.R.FleetCameras},
 			{"policy", r.Policy, first.R.Policy},
 			{"oracle key", r.KeyID, first.R.KeyID},
+			{"run namespace", r.Run, first.R.Run},
 			{"shard count", shardCount(r), shardCount(first.R)},
 			{"curve step", r.Curve.StepMs, first.R.Curve.StepMs},
 			{"scenario (as run)", r.ScenarioYAML, first.R.ScenarioYAML},
@@ -79,12 +80,12 @@ func Merge(in []Input, failed ...ShardInfo) (*Result, error) {
 
 	m := &Result{
 		Schema: Schema, HerdVersion: first.R.HerdVersion, Scenario: first.R.Scenario,
-		ScenarioSource: first.R.ScenarioSource, ScenarioYAML: first.R.ScenarioYAML, KeyID: first.R.KeyID,
+		ScenarioSource: first.R.ScenarioSource, ScenarioYAML: first.R.ScenarioYAML, KeyID: first.R.KeyID, Run: first.R.Run,
 		Seed: first.R.Seed, FleetCameras: first.R.FleetCameras, Policy: first.R.Policy, Target: first.R.Target,
 		Latency: map[string]Latency{}, Counts: map[string]int64{},
 		Violations: Violations{Counts: map[string]int64{}},
 		Errors:     Errors{ByClass: map[string]int64{}, Remedies: map[string]string{}},
-		Audit:      Audit{Done: true},
+		Audit:      Audit{Done: true, ThumbnailSample: first.R.Audit.ThumbnailSample},
 	}
 	hists := map[string]*hdrhistogram.Histogram{}
 	var recovery *hdrhistogram.Histogram
@@ -157,6 +158,13 @@ func Merge(in []Input, failed ...ShardInfo) (*Result, error) {
 		m.Audit.FailedAccounts += r.Audit.FailedAccounts
 		m.Audit.Events += r.Audit.Events
 		m.Audit.GaveUp = m.Audit.GaveUp || r.Audit.GaveUp
+		for k, n := range r.Audit.Unread {
+			if m.Audit.Unread == nil {
+				m.Audit.Unread = map[string]int{}
+			}
+			m.Audit.Unread[k] += n
+		}
+		m.Audit.Thumbnails.add(r.Audit.Thumbnails)
 
 		g, mg := r.Generator, &m.Generator
 		if g.Saturated {

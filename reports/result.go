@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -50,7 +51,11 @@ type Result struct {
 	Shards []ShardInfo `json:"shards"`
 	// KeyID names the oracle key (a hash of it, not the key): shards can
 	// only check each other's provenance when they share it.
-	KeyID       string             `json:"key_id"`
+	KeyID string `json:"key_id"`
+	// Run is the run namespace every account, device and token of the
+	// drill started with (derived from the key): the drill's own names on
+	// a backend that keeps earlier drills' data.
+	Run         string             `json:"run"`
 	Policy      string             `json:"policy"`
 	Target      TargetInfo         `json:"target"`
 	Started     time.Time          `json:"started"`
@@ -169,14 +174,43 @@ type Errors struct {
 
 // Audit says how the final audit went.
 type Audit struct {
-	Done           bool  `json:"done"`
-	Accounts       int   `json:"accounts"`
-	FailedAccounts int   `json:"failed_accounts"`
-	Events         int64 `json:"events"`
-	// GaveUp: the target answered no audit page for the audit's stall
+	Done           bool `json:"done"`
+	Accounts       int  `json:"accounts"`
+	FailedAccounts int  `json:"failed_accounts"`
+	// Unread counts the accounts in FailedAccounts by reason: cursor_stuck,
+	// shed, unreachable, bad_page, gave_up, status_NNN.
+	Unread map[string]int `json:"unread,omitempty"`
+	Events int64          `json:"events"`
+	// GaveUp: the target answered no audit request for the audit's stall
 	// time-out (a minute by default), and the audit stopped; the accounts
 	// it had not read are in FailedAccounts.
 	GaveUp bool `json:"gave_up,omitempty"`
+	// Thumbnails is what the audit's fetches of listed events' thumbnails
+	// found, and ThumbnailSample the share of listed events it fetched
+	// (the scenario's audit.thumbnails; 1 is every one).
+	Thumbnails      AuditThumbnails `json:"thumbnails"`
+	ThumbnailSample float64         `json:"thumbnail_sample"`
+}
+
+// AuditThumbnails counts the final audit's thumbnail fetches: Listed own
+// clean events the sample chose, Checked byte for byte, Lost (acknowledged
+// and unfetchable: counted in violations.lost too), Missing (unfetchable,
+// never acknowledged) and Errors (the target failed the fetch until the
+// audit gave up on it).
+type AuditThumbnails struct {
+	Listed  int64 `json:"listed"`
+	Checked int64 `json:"checked"`
+	Lost    int64 `json:"lost"`
+	Missing int64 `json:"missing"`
+	Errors  int64 `json:"errors"`
+}
+
+func (t *AuditThumbnails) add(o AuditThumbnails) {
+	t.Listed += o.Listed
+	t.Checked += o.Checked
+	t.Lost += o.Lost
+	t.Missing += o.Missing
+	t.Errors += o.Errors
 }
 
 // Curve is the run's time series: Connected, Connects, Errors and
@@ -245,7 +279,7 @@ func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersio
 	}
 	r := &Result{
 		Schema: Schema, HerdVersion: herdVersion, Scenario: o.Scenario, ScenarioSource: o.Source,
-		ScenarioYAML: yml, KeyID: o.KeyID,
+		ScenarioYAML: yml, KeyID: o.KeyID, Run: o.Run,
 		Seed: o.Seed, Cameras: o.Cameras, Accounts: o.Accounts, FleetCameras: max(o.FleetCameras, o.Cameras),
 		Shards: []ShardInfo{{Index: o.Shard, Of: shards, Cameras: o.Cameras, Accounts: o.Accounts, Status: status, PID: os.Getpid()}},
 		Policy: o.Policy, Target: target,
@@ -294,7 +328,10 @@ func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersio
 		r.Errors.Rate = float64(r.Errors.Total) / float64(o.Operations)
 		r.Errors.ShedRate = float64(r.Errors.Shed) / float64(o.Operations)
 	}
-	r.Audit = Audit(o.Audit)
+	r.Audit = Audit{
+		Done: o.Audit.Done, Accounts: o.Audit.Accounts, FailedAccounts: o.Audit.FailedAccounts, Unread: o.Audit.Unread,
+		Events: o.Audit.Events, GaveUp: o.Audit.GaveUp, Thumbnails: AuditThumbnails(o.Audit.Thumbnails), ThumbnailSample: o.Audit.ThumbnailSample,
+	}
 	r.Curve = curveOf(o.Curve)
 	g := o.Generator
 	r.Generator = Generator{
@@ -575,7 +612,19 @@ func auditReason(a Audit) string {
 	if a.FailedAccounts == 0 {
 		return ""
 	}
-	return fmt.Sprintf("the audit could not read %d of %d accounts, so their events went unchecked", a.FailedAccounts, a.Accounts)
+	why := ""
+	if len(a.Unread) > 0 {
+		reasons := make([]string, 0, len(a.Unread))
+		for r := range a.Unread {
+			reasons = append(reasons, r)
+		}
+		sort.Strings(reasons)
+		for i, r := range reasons {
+			reasons[i] = fmt.Sprintf("%s %d", r, a.Unread[r])
+		}
+		why = " (" + strings.Join(reasons, ", ") + ")"
+	}
+	return fmt.Sprintf("the audit could not read %d of %d accounts%s, so their events went unchecked", a.FailedAccounts, a.Accounts, why)
 }
 
 // shardReasons fails a result some of whose shards failed, and a merged

@@ -26,11 +26,12 @@ const maxPairs = 100_000
 // Field names of each mapping, in the order they are documented. They match
 // the yaml tags of the types (a test checks it), so Marshal output parses.
 var (
-	scenarioFields  = []string{"name", "description", "fleet", "camera", "reconnect", "app", "phases", "thresholds", "allow_violations"}
+	scenarioFields  = []string{"name", "description", "fleet", "camera", "reconnect", "app", "audit", "phases", "thresholds", "allow_violations"}
 	fleetFields     = []string{"cameras", "seed"}
 	cameraFields    = []string{"events_per_minute", "thumb_bytes", "frame_bytes", "backlog", "kinds"}
 	reconnectFields = []string{"policy", "base", "cap", "reset_after", "honour_retry_after", "honour_1013"}
 	appFields       = []string{"active", "poll", "surge", "surge_window", "thumbnails", "live", "probes", "page_size"}
+	auditFields     = []string{"thumbnails"}
 	phaseFields     = []string{"name", "kind", "duration", "fraction", "select", "mode", "down", "stagger", "repeat"}
 )
 
@@ -405,6 +406,8 @@ func (d *decoder) scenario(n *yaml.Node, s *Scenario) {
 			d.reconnect(v, path, &s.Reconnect)
 		case "app":
 			d.app(v, path, &s.App)
+		case "audit":
+			d.audit(v, path, &s.Audit)
 		case "phases":
 			d.phases(v, path, s)
 		case "thresholds":
@@ -486,6 +489,15 @@ func (d *decoder) app(n *yaml.Node, path string, a *AppSpec) {
 			d.float(v, path, &a.Probes, "probes: 0.02")
 		case "page_size":
 			d.int(v, path, &a.PageSize, "page_size: 50")
+		}
+	})
+}
+
+func (d *decoder) audit(n *yaml.Node, path string, a *AuditSpec) {
+	d.mapping(n, path, auditFields, func(name, path string, v *yaml.Node) {
+		switch name {
+		case "thumbnails":
+			d.float(v, path, &a.Thumbnails, "thumbnails: 1")
 		}
 	})
 }

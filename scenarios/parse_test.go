@@ -14,7 +14,7 @@ import (
 const minimal = "phases: [{kind: steady, duration: 1s}]\n"
 
 func TestParseErrors(t *testing.T) {
-	const known = "known fields: name, description, fleet, camera, reconnect, app, phases, thresholds, allow_violations"
+	const known = "known fields: name, description, fleet, camera, reconnect, app, audit, phases, thresholds, allow_violations"
 	tests := []struct {
 		name string
 		yaml string
@@ -128,7 +128,7 @@ func TestParseErrors(t *testing.T) {
 		{"recovery without outage", minimal + "thresholds: [recovery.t99 < 10s]\n", []string{
 			"t.yaml:2: thresholds[0]: recovery.t99 measures recovery from an outage, and no phase is an outage (add a phase with kind: outage, or drop this threshold)"}},
 		{"bad merge", "base: &b 3\nphases:\n  - <<: *b\n    kind: steady\n    duration: 1s\n", []string{
-			"t.yaml:1: base: unknown field (known fields: name, description, fleet, camera, reconnect, app, phases, thresholds, allow_violations)",
+			"t.yaml:1: base: unknown field (known fields: name, description, fleet, camera, reconnect, app, audit, phases, thresholds, allow_violations)",
 			`t.yaml:1: phases[0]: cannot merge "3" (<< merges an alias to a mapping, or a list of them, e.g. <<: *outage)`}},
 		{"errors in line order across parse and validate", "phases:\n  - {kind: steady, duration: 5}\ncamera: {thumb_bytes: 1}\nfleet: {camras: 5}\n", []string{
 			"t.yaml:2: phases[0].duration: duration 5 has no unit (write e.g. duration: 10s; units are ms, s, m and h)",

@@ -75,6 +75,7 @@ type Scenario struct {
 	Camera    CameraSpec    `yaml:"camera" json:"camera"`
 	Reconnect ReconnectSpec `yaml:"reconnect" json:"reconnect"`
 	App       AppSpec       `yaml:"app" json:"app"`
+	Audit     AuditSpec     `yaml:"audit" json:"audit"`
 
 	// Phases run in order; at least one is required.
 	Phases []Phase `yaml:"phases" json:"phases"`
@@ -188,6 +189,17 @@ type AppSpec struct {
 	PageSize int `yaml:"page_size" json:"page_size"`
 }
 
+// AuditSpec is what the final audit checks besides every account's whole
+// Events tab.
+type AuditSpec struct {
+	// Thumbnails is the share of listed events whose thumbnail the audit
+	// fetches and checks byte for byte (default 1: every one). A leak that
+	// shows only in the bytes — the metadata right, the picture a
+	// stranger's — is found only here. Lower it for very large fleets; the
+	// sample is drawn from the seed, and the result gives the coverage.
+	Thumbnails float64 `yaml:"thumbnails" json:"thumbnails"`
+}
+
 // Phase kinds, the values of Phase.Kind.
 const (
 	KindSteady = "steady" // cameras connected, events flowing, apps polling
@@ -291,6 +303,7 @@ func Defaults() *Scenario {
 			Probes:      0.02,
 			PageSize:    50,
 		},
+		Audit: AuditSpec{Thumbnails: 1},
 	}
 }
 

@@ -214,6 +214,7 @@ func (v *validator) app() {
 		v.add("app.surge_window", "must not be negative, got "+a.SurgeWindow.String(), "write e.g. surge_window: 2s, or 0 for all at once")
 	}
 	v.intRange("app.page_size", a.PageSize, 1, maxPageSize, "herd/1 pages hold 1 to 500 events, e.g. 50")
+	v.fraction("audit.thumbnails", v.s.Audit.Thumbnails)
 }
 
 func (v *validator) phases() {

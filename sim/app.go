@@ -4,14 +4,11 @@ import (
 	"container/heap"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/herd-drill/herd/sim/oracle"
@@ -20,27 +17,52 @@ import (
 
 // Limits of the app simulation.
 const (
-	maxBody       = 16 << 20 // largest response body herd reads
-	maxOpenPages  = 5        // pages an app reads when it opens the Events tab
-	auditWorkers  = 16
-	auditAttempts = 20
+	maxBody      = 16 << 20 // largest response body herd reads
+	maxOpenPages = 5        // pages an app reads when it opens the Events tab
+	// recentThumbs is how many of its latest thumbnail fetches an app user
+	// remembers for probes: a cache that checks ownership only on a miss
+	// serves what the owner fetched moments ago to anyone.
+	recentThumbs = 4
+	// recentFor is how long a fetched thumbnail counts as recent.
+	recentFor = 10 * time.Second
 )
 
-// appUser is one account's app: it keeps its Events-tab cursor between polls.
+// appUser is one account's app. A person does one thing at a time, so its
+// polls and its openings after an outage take turns (busy); what other
+// users' probes may ask for (its cursor, its latest thumbnails) is kept
+// apart under shownMu, held only briefly, so that no lock is held while
+// another is taken.
 type appUser struct {
-	f      *Fleet
-	acct   int
-	id     string
-	token  string
-	cursor string
-	n      uint64 // requests made: feeds the deterministic dice
+	f     *Fleet
+	acct  int
+	id    string
+	token string
+
+	busy   sync.Mutex
+	cursor string // where the Events tab was left; under busy
+	n      uint64 // requests made: feeds the deterministic dice; under busy
+
+	shownMu     sync.Mutex
+	shownCursor string
+	recent      [recentThumbs]recentThumb
+	nextRecent  int
+}
+
+// recentThumb is a thumbnail an app user fetched.
+type recentThumb struct {
+	url string
+	at  time.Time
 }
 
 func (f *Fleet) newApp(a int) *appUser {
-	return &appUser{f: f, acct: a, id: AccountName(a), token: f.layout.UserToken(a)}
+	return &appUser{f: f, acct: a, id: f.layout.AccountID(a), token: f.layout.UserToken(a)}
 }
 
+// app returns the app user of account a, one of this fleet's accounts.
+func (f *Fleet) app(a int) *appUser { return f.apps[(a-f.shard)/f.shards] }
+
 // dice returns a deterministic uniform number for the app's next decision.
+// Under busy.
 func (u *appUser) dice(salt uint64) float64 {
 	u.n++
 	return unit(u.f.seed ^ salt ^ uint64(u.acct)<<24 ^ u.n<<1)
@@ -82,7 +104,7 @@ func (f *Fleet) runApps(ctx context.Context) {
 			continue
 		}
 		first := f.plan.start.Add(time.Duration(unit(f.seed^0xf1^uint64(a)) * float64(poll)))
-		q = append(q, appTask{at: first, u: f.newApp(a), every: poll})
+		q = append(q, appTask{at: first, u: f.app(a), every: poll})
 	}
 	for i := range f.plan.outages {
 		o := &f.plan.outages[i]
@@ -92,7 +114,7 @@ func (f *Fleet) runApps(ctx context.Context) {
 				continue
 			}
 			at := end.Add(time.Duration(unit(f.seed^0x0be^uint64(o.index+1)<<40^uint64(a)) * float64(app.SurgeWindow.Duration)))
-			q = append(q, appTask{at: at, u: f.newApp(a)})
+			q = append(q, appTask{at: at, u: f.app(a)})
 		}
 	}
 	heap.Init(&q)
@@ -153,6 +175,8 @@ func (f *Fleet) runApps(ctx context.Context) {
 // its intended time, so a slow target shows in the tail instead of slowing
 // the schedule down) or an opening of the app.
 func (u *appUser) act(ctx context.Context, t appTask) {
+	u.busy.Lock()
+	defer u.busy.Unlock()
 	if t.every == 0 || u.cursor == "" {
 		u.open(ctx, t.at)
 		return
@@ -173,7 +197,9 @@ func (u *appUser) open(ctx context.Context, intended time.Time) {
 	}
 }
 
-// listPages reads up to pages pages after the app's cursor and checks them.
+// listPages reads up to pages pages after the app's cursor and checks them:
+// every event (CheckListed), then the whole page for other accounts' names
+// wherever they stand (CheckBody), past the events already flagged.
 func (u *appUser) listPages(ctx context.Context, intended time.Time, pages int) {
 	f := u.f
 	for p := 0; p < pages; p++ {
@@ -189,25 +215,36 @@ func (u *appUser) listPages(ctx context.Context, intended time.Time, pages int) 
 		f.m.record(u.acct, hList, time.Since(intended))
 		if st != http.StatusOK {
 			f.m.fail(statusErr(st))
+			f.oracle.CheckBody(u.id, body, path, path, nil)
 			return
 		}
 		var page wire.EventsPage
 		if err := json.Unmarshal(body, &page); err != nil {
 			f.m.fail(eProtocol)
+			f.oracle.CheckBody(u.id, body, path, path, nil)
 			return
 		}
 		f.m.add(cEventsListed, int64(len(page.Events)))
+		var flagged map[int]bool
 		for i := range page.Events {
 			ev := &page.Events[i]
 			if !f.oracle.CheckListed(u.id, ev, path) {
+				if flagged == nil {
+					flagged = map[int]bool{}
+				}
+				flagged[i] = true
 				continue
 			}
 			if u.dice(0x7b) < f.sc.App.Thumbnails {
 				u.thumbnail(ctx, ev)
 			}
 		}
+		f.oracle.CheckBody(u.id, body, path, path, func(jsonPath string) bool { return flagged[oracle.EventIndex(jsonPath)] })
 		if page.Next != "" {
 			u.cursor = page.Next
+			u.shownMu.Lock()
+			u.shownCursor = page.Next
+			u.shownMu.Unlock()
 		}
 		if !page.More {
 			return
@@ -230,8 +267,13 @@ func (u *appUser) thumbnail(ctx context.Context, ev *wire.EventInfo) {
 	f.m.record(u.acct, hThumb, time.Since(start))
 	if st != http.StatusOK {
 		f.m.fail(statusErr(st))
+		f.oracle.CheckBody(u.id, body, ev.ThumbURL, ev.ThumbURL, nil)
 		return
 	}
+	u.shownMu.Lock()
+	u.recent[u.nextRecent] = recentThumb{url: ev.ThumbURL, at: time.Now()}
+	u.nextRecent = (u.nextRecent + 1) % recentThumbs
+	u.shownMu.Unlock()
 	f.m.add(cThumbsChecked, 1)
 	f.oracle.CheckThumb(u.id, ev, body, ev.ThumbURL)
 }
@@ -240,7 +282,7 @@ func (u *appUser) live(ctx context.Context) {
 	f := u.f
 	first, end := f.layout.CamerasOf(u.acct)
 	cam := first + int(u.dice(0x1e)*float64(end-first))
-	device := DeviceName(cam)
+	device := f.layout.Device(cam)
 	path := wire.LivePath(device)
 	start := time.Now()
 	st, body, _, err := f.do(ctx, http.MethodPost, f.baseURL(u.acct)+path, u.token)
@@ -253,65 +295,116 @@ func (u *appUser) live(ctx context.Context) {
 		f.oracle.CheckFrame(u.id, device, body, path)
 	case http.StatusGatewayTimeout:
 		f.m.fail(eLive504)
+		f.oracle.CheckBody(u.id, body, path, path, nil)
 	default:
+		f.m.fail(statusErr(st))
+		f.oracle.CheckBody(u.id, body, path, path, nil)
+	}
+}
+
+// Kinds of probe, drawn from the seed in turn: every resource and parameter
+// the app channel has, since backends that check ownership on one code path
+// often forget another (only without a cursor, only on a cache miss, only
+// on the list and not on the picture or the camera).
+const (
+	probeList    = iota // the victim's Events tab, first page
+	probeCursor         // the victim's Events tab after a cursor: the victim's own, or the prober's
+	probeThumb          // the thumbnail of an event the victim has, one it fetched moments ago when there is one
+	probeLive           // live view of one of the victim's cameras
+	probeKinds
+)
+
+// maybeProbe, now and then, asks for another account's data with this
+// user's token. The target must refuse; data in the answer is an idor
+// violation.
+func (u *appUser) maybeProbe(ctx context.Context) {
+	f := u.f
+	if f.sc.App.Probes <= 0 || len(f.mine) < 2 || u.dice(0x960be) >= f.sc.App.Probes {
+		return
+	}
+	// The victim is an account of this process, so that the probe can ask
+	// for what the victim really has: its cursor, its events, the
+	// pictures it just opened. It lives in the prober's cell, or the cell
+	// would answer for an account it does not hold.
+	var victim *appUser
+	for try := 0; try < 8; try++ {
+		v := f.mine[int(u.dice(0x71c)*float64(len(f.mine)))]
+		if v != u.acct && f.cell(v) == f.cell(u.acct) {
+			victim = f.app(v)
+			break
+		}
+	}
+	if victim == nil {
+		return
+	}
+	method, path, kind := http.MethodGet, wire.EventsPath(victim.id)+"?limit=10", int(u.dice(0x3a7)*probeKinds)
+	switch kind {
+	case probeCursor:
+		victim.shownMu.Lock()
+		cursor := victim.shownCursor
+		victim.shownMu.Unlock()
+		if cursor == "" {
+			cursor = u.cursor
+		}
+		if cursor == "" {
+			kind = probeList
+			break
+		}
+		path += "&after=" + url.QueryEscape(cursor)
+	case probeThumb:
+		if p, ok := u.victimThumb(victim); ok {
+			path = p
+		} else {
+			kind = probeList
+		}
+	case probeLive:
+		first, end := f.layout.CamerasOf(victim.acct)
+		method, path = http.MethodPost, wire.LivePath(f.layout.Device(first+int(u.dice(0x11e)*float64(end-first))))
+	}
+	f.m.add(cProbes, 1)
+	f.m.add(probeCounts[kind], 1)
+	st, body, hdr, err := f.do(ctx, method, f.baseURL(u.acct)+path, u.token)
+	if err != nil {
+		return
+	}
+	switch f.oracle.Probe(u.id, victim.id, path, st, hdr.Get("Location"), body, path) {
+	case oracle.ProbeRefused:
+		f.m.add(cProbesRefused, 1)
+	case oracle.ProbeShed, oracle.ProbeUnexpected:
 		f.m.fail(statusErr(st))
 	}
 }
 
-// maybeProbe, now and then, asks for another account's events, thumbnail
-// or camera with this user's token. The target must refuse; data in the
-// answer is an idor violation.
-func (u *appUser) maybeProbe(ctx context.Context) {
+// probeCounts counts probes by kind.
+var probeCounts = [probeKinds]countID{cProbesList, cProbesCursor, cProbesThumb, cProbesLive}
+
+// victimThumb picks the path of a thumbnail victim has: one it fetched
+// within recentFor when there is one, else one of its acknowledged events.
+func (u *appUser) victimThumb(victim *appUser) (string, bool) {
 	f := u.f
-	if f.sc.App.Probes <= 0 || f.layout.Accounts() < 2 || u.dice(0x960be) >= f.sc.App.Probes {
-		return
-	}
-	victim := -1
-	for try := 0; try < 8; try++ {
-		v := int(u.dice(0x71c) * float64(f.layout.Accounts()))
-		if v != u.acct && f.cell(v) == f.cell(u.acct) {
-			victim = v
-			break
+	now := time.Now()
+	victim.shownMu.Lock()
+	var fresh []string
+	for _, r := range victim.recent {
+		if r.url != "" && now.Sub(r.at) < recentFor {
+			fresh = append(fresh, r.url)
 		}
 	}
-	if victim < 0 {
-		return
+	victim.shownMu.Unlock()
+	if len(fresh) > 0 {
+		return fresh[int(u.dice(0x7e5)*float64(len(fresh)))], true
 	}
-	vfirst, _ := f.layout.CamerasOf(victim)
-	var method, path string
-	switch int(u.dice(0x3a7) * 3) {
-	case 0:
-		method, path = http.MethodGet, wire.EventsPath(AccountName(victim))+"?limit=10"
-	case 1:
-		method, path = http.MethodGet, wire.ThumbPath(oracle.EventID(DeviceName(vfirst), 1))
-	default:
-		method, path = http.MethodPost, wire.LivePath(DeviceName(vfirst))
+	first, end := f.layout.CamerasOf(victim.acct)
+	cam := first + int(u.dice(0xca3)*float64(end-first))
+	seq, ok := f.oracle.SomeAcked(cam, u.dice(0x5e9))
+	if !ok {
+		return "", false
 	}
-	f.m.add(cProbes, 1)
-	st, body, _, err := f.do(ctx, method, f.baseURL(u.acct)+path, u.token)
-	if err != nil {
-		return
-	}
-	// Any success is a breach, even an empty page: the target answered a
-	// question about an account the token does not own.
-	if st >= 200 && st < 300 {
-		f.oracle.ProbeAnswered(u.id, AccountName(victim), path, st, "status "+strconv.Itoa(st)+" with "+strconv.Itoa(len(body))+" bytes for another account's "+probeWhat(path))
-		return
-	}
-	f.m.add(cProbesRefused, 1)
+	return wire.ThumbPath(oracle.EventID(f.layout.Device(cam), seq)), true
 }
 
-func probeWhat(path string) string {
-	switch {
-	case strings.HasSuffix(path, "/live"):
-		return "camera"
-	case strings.Contains(path, "/thumbnail"):
-		return "thumbnail"
-	}
-	return "events"
-}
-
-// do makes one app request and reads its body.
+// do makes one app request and reads its body. Redirects are not followed
+// (see newAppClient).
 func (f *Fleet) do(ctx context.Context, method, rawURL, token string) (int, []byte, http.Header, error) {
 	f.m.add(cAppRequests, 1)
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
@@ -338,6 +431,18 @@ func (f *Fleet) do(ctx context.Context, method, rawURL, token string) (int, []by
 	return resp.StatusCode, body, resp.Header, nil
 }
 
+// newAppClient is the HTTP client of every app user and the audit. It
+// never follows a redirect: herd/1 answers the app channel directly, and a
+// refusal that redirects to a login page that answers 200 is still a
+// refusal, which following it would hide.
+func newAppClient(transport http.RoundTripper) *http.Client {
+	return &http.Client{
+		Timeout:       30 * time.Second,
+		Transport:     transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
 func statusErr(st int) errID {
 	switch st {
 	case http.StatusUnauthorized:
@@ -348,112 +453,4 @@ func statusErr(st int) errID {
 		return e503
 	}
 	return eHTTPOther
-}
-
-// audit lists every account's whole Events tab once cameras are quiet and
-// hands it to the oracle: what was acked and is missing is lost, what
-// appears twice is a duplicate, what belongs elsewhere is a leak.
-//
-// It gives up when the target answers none of its pages for f.auditStall:
-// the accounts not read by then count as failed, so the run still ends by
-// itself against a target that sheds every call.
-func (f *Fleet) audit(ctx context.Context) AuditSummary {
-	f.oracle.FreezeAcks()
-	actx, stop := context.WithCancel(ctx)
-	defer stop()
-	var gaveUp atomic.Bool
-	stall := time.AfterFunc(f.auditStall, func() { gaveUp.Store(true); stop() })
-	defer stall.Stop()
-	answered := func() { stall.Reset(f.auditStall) }
-
-	var mu sync.Mutex
-	sum := AuditSummary{Accounts: len(f.mine)}
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < auditWorkers; w++ {
-		wg.Go(func() {
-			for a := range next {
-				evs, path, err := f.listAll(actx, a, answered)
-				mu.Lock()
-				if err != nil {
-					sum.FailedAccounts++
-				} else {
-					sum.Events += int64(len(evs))
-				}
-				mu.Unlock()
-				if err == nil {
-					f.m.add(cAudited, int64(len(evs)))
-					f.oracle.Audit(AccountName(a), evs, path)
-				}
-			}
-		})
-	}
-	sent := 0
-	for _, a := range f.mine {
-		if actx.Err() != nil {
-			break
-		}
-		next <- a
-		sent++
-	}
-	close(next)
-	wg.Wait()
-	sum.Done = ctx.Err() == nil
-	if sum.Done {
-		// Accounts never handed out were not read either.
-		sum.FailedAccounts += len(f.mine) - sent
-		sum.GaveUp = gaveUp.Load()
-	}
-	f.oracle.AuditDone()
-	return sum
-}
-
-var errAuditGaveUp = errors.New("audit: the target kept refusing")
-
-// listAll reads account a's whole Events tab, waiting out load shedding;
-// it calls answered for each page the target answers.
-func (f *Fleet) listAll(ctx context.Context, a int, answered func()) ([]wire.EventInfo, string, error) {
-	id := AccountName(a)
-	token := f.layout.UserToken(a)
-	base := wire.EventsPath(id) + "?limit=" + strconv.Itoa(wire.MaxPage)
-	var all []wire.EventInfo
-	cursor := ""
-	for attempt := 0; attempt < auditAttempts; {
-		path := base
-		if cursor != "" {
-			path += "&after=" + url.QueryEscape(cursor)
-		}
-		st, body, hdr, err := f.do(ctx, http.MethodGet, f.baseURL(a)+path, token)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, base, err
-			}
-			attempt++
-			sleepUntil(ctx, time.Now().Add(200*time.Millisecond))
-			continue
-		}
-		if st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable {
-			f.m.fail(statusErr(st))
-			attempt++
-			wait := retryAfter(hdr.Get("Retry-After"))
-			sleepUntil(ctx, time.Now().Add(max(wait, 200*time.Millisecond)))
-			continue
-		}
-		if st != http.StatusOK {
-			f.m.fail(statusErr(st))
-			return nil, base, errors.New("audit: " + id + ": status " + strconv.Itoa(st))
-		}
-		answered()
-		var page wire.EventsPage
-		if err := json.Unmarshal(body, &page); err != nil {
-			f.m.fail(eProtocol)
-			return nil, base, err
-		}
-		all = append(all, page.Events...)
-		if !page.More || page.Next == "" {
-			return all, base, nil
-		}
-		cursor = page.Next
-	}
-	return nil, base, errAuditGaveUp
 }

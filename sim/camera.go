@@ -313,7 +313,7 @@ func (c *camera) captureEvent(at time.Time) {
 	}
 	c.backlog = append(c.backlog, capture{seq: c.seq, at: at.UnixMilli()})
 	c.pmu.Unlock()
-	f.oracle.Sent(c.idx, uint64(c.seq))
+	f.oracle.Captured(c.idx, uint64(c.seq))
 }
 
 // flush sends every queued event whose time has come. A failed write
@@ -359,13 +359,16 @@ func (c *camera) sendEvent(ev capture) error {
 	if len(kinds) > 0 {
 		kind = kinds[int(ev.seq)%len(kinds)]
 	}
-	device := DeviceName(c.idx)
+	device := f.layout.Device(c.idx)
 	sc := f.scratch.Get().(*scratch)
 	sc.blob = f.key.Seal(sc.blob[:0], oracle.Stamp{
-		Kind: oracle.KindThumb, Account: AccountName(c.account), Device: device,
-		Seq: uint64(ev.seq), At: ev.at,
+		Kind: oracle.KindThumb, Account: f.layout.AccountID(c.account), Device: device,
+		Seq: uint64(ev.seq), At: ev.at, EventKind: kind,
 	}, f.sc.Camera.ThumbBytes)
 	sc.frame = wire.AppendEvent(sc.frame[:0], oracle.EventID(device, uint64(ev.seq)), uint64(ev.seq), ev.at, kind, sc.blob)
+	// Recorded before the write: the target may list or ack the event as
+	// soon as it has it.
+	f.oracle.Sent(c.idx, uint64(ev.seq))
 	err := c.write(sc.frame)
 	f.scratch.Put(sc)
 	if err == nil {
@@ -385,7 +388,7 @@ func (c *camera) sendFrame(req string) {
 	c.frames++
 	sc := f.scratch.Get().(*scratch)
 	sc.blob = f.key.Seal(sc.blob[:0], oracle.Stamp{
-		Kind: oracle.KindFrame, Account: AccountName(c.account), Device: DeviceName(c.idx),
+		Kind: oracle.KindFrame, Account: f.layout.AccountID(c.account), Device: f.layout.Device(c.idx),
 		Seq: uint64(c.frames), At: time.Now().UnixMilli(),
 	}, f.sc.Camera.FrameBytes)
 	sc.frame = wire.AppendFrame(sc.frame[:0], req, sc.blob)
@@ -637,6 +640,10 @@ func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
 		f.m.fail(eNack)
 		c.onNack(m.ID, time.Duration(m.RetryAfterMs)*time.Millisecond)
 		f.sched.at(c, time.Now())
+	case wire.TypeWelcome:
+		// herd/1 welcomes once, first: a second welcome would rebind the
+		// camera behind its back.
+		f.oracle.SecondWelcome(c.idx, m)
 	case wire.TypeLive:
 		// Answered on a goroutine of its own: it waits for the camera's
 		// lock, which a write to a slow target may hold for seconds, and

@@ -94,18 +94,6 @@ type Progress struct {
 // Option configures a Fleet.
 type Option func(*Fleet) error
 
-// WithKey sets the provenance key; workers of one run share their
-// coordinator's key. Without it New makes a fresh random key.
-func WithKey(k *oracle.Key) Option {
-	return func(f *Fleet) error {
-		if k == nil {
-			return errors.New("sim: WithKey: nil key")
-		}
-		f.key = k
-		return nil
-	}
-}
-
 // WithProgress calls fn about every interval with a snapshot of the run.
 func WithProgress(interval time.Duration, fn func(Progress)) Option {
 	return func(f *Fleet) error {
@@ -245,8 +233,9 @@ type Fleet struct {
 	start           time.Time
 	shard, shards   int
 	sourceOffset    int
-	mine            []int // the accounts this fleet runs, ascending
-	cameras         int   // the cameras of those accounts
+	mine            []int      // the accounts this fleet runs, ascending
+	apps            []*appUser // their app users, in the same order
+	cameras         int        // the cameras of those accounts
 
 	wsURLs  []string
 	dialers []*websocket.Dialer
@@ -278,7 +267,7 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 		return nil, err
 	}
 	f := &Fleet{
-		sc: sc, layout: l, target: target, seed: l.Seed(),
+		sc: sc, layout: l, target: target, seed: l.Seed(), key: l.Key(),
 		policy: backoff.Policy{
 			Kind: kind, Base: sc.Reconnect.Base.Duration, Cap: sc.Reconnect.Cap.Duration,
 			ResetAfter: sc.Reconnect.ResetAfter.Duration, HonourRetryAfter: sc.Reconnect.HonourRetryAfter,
@@ -295,11 +284,6 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 			return nil, err
 		}
 	}
-	if f.key == nil {
-		if f.key, err = oracle.NewKey(); err != nil {
-			return nil, err
-		}
-	}
 	if f.shards == 0 {
 		f.shard, f.shards = 0, 1
 	}
@@ -308,7 +292,10 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 		f.mine = append(f.mine, a)
 		f.cameras += end - first
 	}
-	f.oracle = oracle.New(f.key, l)
+	f.oracle = oracle.New(f.key, l, oracle.WithAccounts(func(a int) bool { return a%f.shards == f.shard }))
+	for _, a := range f.mine {
+		f.apps = append(f.apps, f.newApp(a))
+	}
 	f.sched = newSched()
 	f.dialq = make(chan *camera, f.cameras)
 	f.inbox = make(chan inbound, DefaultHandlers)
@@ -327,15 +314,12 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 		host = u.Hostname()
 	}
 	f.dialers = makeDialers(host, f.cameras, f.sourceOffset)
-	f.httpc = &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			MaxConnsPerHost:     DefaultAppConns,
-			MaxIdleConnsPerHost: DefaultAppConns,
-			IdleConnTimeout:     30 * time.Second,
-			DialContext:         (&net.Dialer{Timeout: dialTimeout}).DialContext,
-		},
-	}
+	f.httpc = newAppClient(&http.Transport{
+		MaxConnsPerHost:     DefaultAppConns,
+		MaxIdleConnsPerHost: DefaultAppConns,
+		IdleConnTimeout:     30 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: dialTimeout}).DialContext,
+	})
 	return f, nil
 }
 
@@ -366,7 +350,7 @@ func (f *Fleet) dialer(n int) *websocket.Dialer {
 	return f.dialers[(n/DefaultPerSource)%len(f.dialers)]
 }
 
-func (f *Fleet) cell(account int) int { return CellOf(AccountName(account), len(f.target.Cells)) }
+func (f *Fleet) cell(account int) int { return CellOf(f.layout.AccountID(account), len(f.target.Cells)) }
 
 func (f *Fleet) wsURL(account int) string { return f.wsURLs[f.cell(account)] }
 
@@ -386,6 +370,8 @@ type Outcome struct {
 	FleetCameras  int
 	Shard, Shards int
 	KeyID         string // oracle.Key.ID of the key the fleet sealed with
+	// Run is the run namespace every identifier of the fleet starts with.
+	Run string
 	Policy        string
 	Targets       []string
 	Started       time.Time
@@ -440,10 +426,33 @@ type AuditSummary struct {
 	Done           bool // false when the run was interrupted during the audit
 	Accounts       int
 	FailedAccounts int // accounts whose Events tab was never read whole
-	Events         int64
-	// GaveUp is set when the target answered no audit page for the
+	// Unread counts those accounts by reason (UnreadCursorStuck, ...).
+	Unread map[string]int
+	Events int64
+	// GaveUp is set when the target answered no audit request for the
 	// audit stall time-out: the accounts not yet read count as failed.
 	GaveUp bool
+	// Thumbnails is what the audit's fetches of listed events' thumbnails
+	// found; ThumbnailSample the share of them it fetched (audit.thumbnails).
+	Thumbnails      AuditThumbnails
+	ThumbnailSample float64
+}
+
+// AuditThumbnails counts the final audit's thumbnail fetches.
+type AuditThumbnails struct {
+	Listed  int64 // own clean listed events the sample chose
+	Checked int64 // fetched and checked byte for byte
+	Lost    int64 // acknowledged, and its owner could not fetch it (403, 404, 410)
+	Missing int64 // not acknowledged, and unfetchable
+	Errors  int64 // the target failed the fetch (shed, 5xx, unreachable) until the audit gave up on it
+}
+
+func (t *AuditThumbnails) add(o AuditThumbnails) {
+	t.Listed += o.Listed
+	t.Checked += o.Checked
+	t.Lost += o.Lost
+	t.Missing += o.Missing
+	t.Errors += o.Errors
 }
 
 // Generator is herd's view of its own health during the run.

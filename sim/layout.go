@@ -1,28 +1,29 @@
 package sim
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
-	"strconv"
 
+	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
 // Layout is a seeded, reproducible fleet: accounts that own one to many
-// cameras. Cameras are numbered 0..N-1 and an account owns a contiguous run
-// of them, so the layout costs 4 bytes per camera and 4 per account.
+// cameras, named by the run's identifier scheme (oracle.Names). Cameras are
+// numbered 0..N-1 and an account owns a contiguous run of them, so the
+// layout costs 4 bytes per camera and 4 per account.
 //
 // Homes are skewed the way consumer camera fleets are: most own one or two
-// cameras, a long tail owns up to 16 (see CamerasPerAccount).
+// cameras, a long tail owns up to 16 (see CamerasPerAccount). The seed fixes
+// the shape; the run's key fixes the names, so that every drill against one
+// backend provisions accounts of its own.
 type Layout struct {
 	seed    uint64
+	key     *oracle.Key
+	names   *oracle.Names
 	owner   []uint32 // camera → account index
 	first   []uint32 // account → its first camera; first[len] = N
-	secret  [32]byte // derives tokens; from the seed, so an export and a run agree
 	zoneKey uint64
 }
 
@@ -37,21 +38,20 @@ var CamerasPerAccount = []struct {
 	{0.45, 1, 1}, {0.70, 2, 2}, {0.81, 3, 3}, {0.88, 4, 4}, {0.97, 5, 8}, {1.00, 9, 16},
 }
 
-// NewLayout builds the fleet of n cameras for seed. The same (n, seed) gives
-// the same accounts, devices and tokens on every machine.
-func NewLayout(n int, seed uint64) (*Layout, error) {
+// NewLayout builds the fleet of n cameras for seed, named for the run whose
+// key is key. The same (n, seed, key) gives the same accounts, devices and
+// tokens on every machine: the shards and workers of a run share the key.
+func NewLayout(n int, seed uint64, key *oracle.Key) (*Layout, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("a fleet needs at least one camera, got %d", n)
 	}
 	if n > 10_000_000 {
 		return nil, fmt.Errorf("%d cameras is more than herd's layout supports (10,000,000)", n)
 	}
-	l := &Layout{seed: seed, owner: make([]uint32, n)}
-	mac := hmac.New(sha256.New, []byte("herd fleet layout v1"))
-	var sb [8]byte
-	binary.LittleEndian.PutUint64(sb[:], seed)
-	mac.Write(sb[:])
-	copy(l.secret[:], mac.Sum(nil))
+	if key == nil {
+		return nil, errors.New("sim: NewLayout: nil key")
+	}
+	l := &Layout{seed: seed, key: key, names: key.Names(), owner: make([]uint32, n)}
 	l.zoneKey = splitmix(seed ^ 0x5a0e)
 
 	rng := seed ^ 0x9e3779b97f4a7c15
@@ -96,6 +96,17 @@ func unit(x uint64) float64 { return float64(splitmix(x)>>11) / (1 << 53) }
 // Seed returns the layout's seed.
 func (l *Layout) Seed() uint64 { return l.seed }
 
+// Key returns the run's key: the layout's names derive from it, and the
+// fleet seals its provenance with it.
+func (l *Layout) Key() *oracle.Key { return l.key }
+
+// Names returns the run's identifier scheme.
+func (l *Layout) Names() *oracle.Names { return l.names }
+
+// Namespace returns the run namespace every identifier of the layout
+// starts with.
+func (l *Layout) Namespace() string { return l.names.Namespace() }
+
 // Cameras returns the number of cameras.
 func (l *Layout) Cameras() int { return len(l.owner) }
 
@@ -109,72 +120,29 @@ func (l *Layout) AccountOf(cam int) int { return int(l.owner[cam]) }
 func (l *Layout) CamerasOf(a int) (first, end int) { return int(l.first[a]), int(l.first[a+1]) }
 
 // Device returns the device id of camera cam.
-func (l *Layout) Device(cam int) string { return DeviceName(cam) }
+func (l *Layout) Device(cam int) string { return l.names.Device(cam) }
+
+// AccountID returns the id of account a.
+func (l *Layout) AccountID(a int) string { return l.names.Account(a) }
 
 // Account returns the id of the account that owns camera cam.
-func (l *Layout) Account(cam int) string { return AccountName(int(l.owner[cam])) }
+func (l *Layout) Account(cam int) string { return l.names.Account(int(l.owner[cam])) }
 
 // Camera maps a device id back to its camera index and owning account. It
-// does not allocate on the device side and accepts only ids this layout made.
+// accepts only ids this layout made.
 func (l *Layout) Camera(device string) (cam int, account string, ok bool) {
-	cam, ok = parseNumbered(device, "cam-", 8)
+	cam, ok = l.names.ParseDevice(device)
 	if !ok || cam >= len(l.owner) {
 		return 0, "", false
 	}
 	return cam, l.Account(cam), true
 }
 
-// DeviceName is the device id of camera index cam: cam-00000117.
-func DeviceName(cam int) string { return numbered("cam-", 8, cam) }
-
-// AccountName is the id of account index a: acct-0000042.
-func AccountName(a int) string { return numbered("acct-", 7, a) }
-
-func numbered(prefix string, width, n int) string {
-	s := strconv.Itoa(n)
-	for len(s) < width {
-		s = "0" + s
-	}
-	return prefix + s
-}
-
-func parseNumbered(s, prefix string, width int) (int, bool) {
-	if len(s) < len(prefix)+width || s[:len(prefix)] != prefix {
-		return 0, false
-	}
-	n := 0
-	for i := len(prefix); i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' || n > 1<<40 {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	// Reject non-canonical spellings (extra leading zeros), so one camera
-	// has exactly one id.
-	if len(s) > len(prefix)+width && s[len(prefix)] == '0' {
-		return 0, false
-	}
-	return n, true
-}
-
-// DeviceToken is the secret camera cam presents to connect. Tokens derive
-// from the seed: anyone with the seed can act as the fleet, so use a seed of
-// your own for drills against shared backends.
-func (l *Layout) DeviceToken(cam int) string { return l.token('d', cam) }
+// DeviceToken is the secret camera cam presents to connect.
+func (l *Layout) DeviceToken(cam int) string { return l.names.DeviceToken(cam) }
 
 // UserToken is the secret of account a's app user.
-func (l *Layout) UserToken(a int) string { return l.token('u', a) }
-
-func (l *Layout) token(kind byte, n int) string {
-	var msg [9]byte
-	msg[0] = kind
-	binary.LittleEndian.PutUint64(msg[1:], uint64(n))
-	m := hmac.New(sha256.New, l.secret[:])
-	m.Write(msg[:])
-	sum := m.Sum(nil)
-	return hex.EncodeToString(sum[:16])
-}
+func (l *Layout) UserToken(a int) string { return l.names.UserToken(a) }
 
 // Zone returns the failure zone (0..zones-1) of account a: an az-outage
 // takes a whole zone down, and all of an account's cameras share its zone.
@@ -188,9 +156,9 @@ func (l *Layout) Zone(a, zones int) int {
 // Provisioning returns account a as a herd/1 provisioning line.
 func (l *Layout) Provisioning(a int) *wire.Account {
 	first, end := l.CamerasOf(a)
-	acc := &wire.Account{Account: AccountName(a), UserToken: l.UserToken(a), Devices: make([]wire.Device, 0, end-first)}
+	acc := &wire.Account{Account: l.AccountID(a), UserToken: l.UserToken(a), Devices: make([]wire.Device, 0, end-first)}
 	for c := first; c < end; c++ {
-		acc.Devices = append(acc.Devices, wire.Device{Device: DeviceName(c), Token: l.DeviceToken(c)})
+		acc.Devices = append(acc.Devices, wire.Device{Device: l.Device(c), Token: l.DeviceToken(c)})
 	}
 	return acc
 }

@@ -4,30 +4,54 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
+// testKey is a fresh run key.
+func testKey(t testing.TB) *oracle.Key {
+	t.Helper()
+	k, err := oracle.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func TestLayoutIsReproducible(t *testing.T) {
-	a, _ := NewLayout(5000, 7)
-	b, _ := NewLayout(5000, 7)
-	c, _ := NewLayout(5000, 8)
+	k := testKey(t)
+	a, _ := NewLayout(5000, 7, k)
+	b, _ := NewLayout(5000, 7, k)
+	c, _ := NewLayout(5000, 8, k)
+	d, _ := NewLayout(5000, 7, testKey(t))
 	if a.Accounts() != b.Accounts() {
 		t.Fatalf("same seed: %d vs %d accounts", a.Accounts(), b.Accounts())
 	}
-	var ea, eb, ec bytes.Buffer
+	var ea, eb, ec, ed bytes.Buffer
 	a.Export(&ea, nil)
 	b.Export(&eb, nil)
 	c.Export(&ec, nil)
+	d.Export(&ed, nil)
 	if !bytes.Equal(ea.Bytes(), eb.Bytes()) {
-		t.Error("the same (cameras, seed) exported different fleets")
+		t.Error("the same (cameras, seed, key) exported different fleets")
 	}
 	if bytes.Equal(ea.Bytes(), ec.Bytes()) {
 		t.Error("different seeds exported the same fleet")
 	}
+	// Another run: the same shape, under names and tokens of its own, so
+	// that no drill meets an earlier drill's accounts.
+	if d.Accounts() != a.Accounts() || a.Namespace() == d.Namespace() {
+		t.Errorf("another key: %d accounts in %s, want %d in a namespace other than %s", d.Accounts(), d.Namespace(), a.Accounts(), a.Namespace())
+	}
+	for _, line := range bytes.Split(ea.Bytes(), []byte("\n")) {
+		if len(line) > 0 && bytes.Contains(ed.Bytes(), line[:40]) {
+			t.Fatalf("another run's export shares %q", line[:40])
+		}
+	}
 }
 
 func TestLayoutSkew(t *testing.T) {
-	l, err := NewLayout(200_000, 1)
+	l, err := NewLayout(200_000, 1, testKey(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +79,8 @@ func TestLayoutSkew(t *testing.T) {
 }
 
 func TestLayoutNamesRoundTrip(t *testing.T) {
-	l, _ := NewLayout(1000, 3)
+	l, _ := NewLayout(1000, 3, testKey(t))
+	ns := l.Namespace()
 	for _, cam := range []int{0, 1, 117, 999} {
 		dev := l.Device(cam)
 		got, acct, ok := l.Camera(dev)
@@ -63,21 +88,23 @@ func TestLayoutNamesRoundTrip(t *testing.T) {
 			t.Errorf("Camera(%q) = %d, %q, %v; want %d, %q, true", dev, got, acct, ok, cam, l.Account(cam))
 		}
 	}
-	for _, bad := range []string{"", "cam-", "cam-1", "cam-00001000", "cam-000000117", "acct-0000001", "cam-0000011x", "CAM-00000001"} {
+	other, _ := NewLayout(1000, 3, testKey(t))
+	for _, bad := range []string{"", "cam-00000001", ns + ".cam-", ns + ".cam-1", ns + ".cam-00001000", ns + ".cam-000000117", ns + ".acct-0000001",
+		ns + ".cam-0000011x", ns + ".CAM-00000001", other.Device(1), ns + ".cam-00000001/1"} {
 		if _, _, ok := l.Camera(bad); ok {
 			t.Errorf("Camera(%q) accepted an id this layout did not make", bad)
 		}
 	}
-	if got := DeviceName(117); got != "cam-00000117" {
-		t.Errorf("DeviceName(117) = %q", got)
+	if got := l.Device(117); got != ns+".cam-00000117" {
+		t.Errorf("Device(117) = %q", got)
 	}
-	if got := AccountName(42); got != "acct-0000042" {
-		t.Errorf("AccountName(42) = %q", got)
+	if got := l.AccountID(42); got != ns+".acct-0000042" {
+		t.Errorf("AccountID(42) = %q", got)
 	}
 }
 
 func TestLayoutExportIsValidProvisioning(t *testing.T) {
-	l, _ := NewLayout(300, 9)
+	l, _ := NewLayout(300, 9, testKey(t))
 	var buf bytes.Buffer
 	if err := l.Export(&buf, nil); err != nil {
 		t.Fatal(err)
@@ -107,8 +134,9 @@ func TestCellOf(t *testing.T) {
 	// FNV-1a 32 of "acct-0000000" is fixed by the algorithm, so the cell
 	// rule is the same in every implementation that follows the docs.
 	counts := make([]int, 4)
+	names := testKey(t).Names()
 	for a := 0; a < 4000; a++ {
-		counts[CellOf(AccountName(a), 4)]++
+		counts[CellOf(names.Account(a), 4)]++
 	}
 	for i, n := range counts {
 		if n < 800 || n > 1200 {

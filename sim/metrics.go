@@ -97,6 +97,10 @@ const (
 	CountAppRequests     = "app_requests"
 	CountProbes          = "probes"
 	CountProbesRefused   = "probes_refused"
+	CountProbesList      = "probes_list"
+	CountProbesCursor    = "probes_cursor"
+	CountProbesThumb     = "probes_thumbnail"
+	CountProbesLive      = "probes_live"
 	CountThumbsChecked   = "thumbnails_checked"
 	CountEventsListed    = "events_listed"
 	CountAudited         = "events_audited"
@@ -119,6 +123,10 @@ const (
 	cAppRequests
 	cProbes
 	cProbesRefused
+	cProbesList
+	cProbesCursor
+	cProbesThumb
+	cProbesLive
 	cThumbsChecked
 	cEventsListed
 	cAudited
@@ -128,7 +136,8 @@ const (
 var countNames = [numCounts]string{
 	CountConnectAttempts, CountConnects, CountEventsCaptured, CountEventsSent, CountEventsResent,
 	CountEventsAcked, CountEventsNacked, CountBacklogDropped, CountAcksUnexpected, CountLiveRequests,
-	CountFramesSent, CountAppRequests, CountProbes, CountProbesRefused, CountThumbsChecked,
+	CountFramesSent, CountAppRequests, CountProbes, CountProbesRefused, CountProbesList, CountProbesCursor,
+	CountProbesThumb, CountProbesLive, CountThumbsChecked,
 	CountEventsListed, CountAudited,
 }
 

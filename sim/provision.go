@@ -2,14 +2,15 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"golang.org/x/sync/errgroup"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/herd-drill/herd/sim/wire"
 )
@@ -39,7 +40,7 @@ func ProvisionAccounts(ctx context.Context, l *Layout, t Target, keep func(a int
 func provisionCell(ctx context.Context, l *Layout, t Target, cell int, keep func(a int) bool) error {
 	pr, pw := io.Pipe()
 	go func() {
-		err := l.Export(pw, func(a int) bool { return keep(a) && CellOf(AccountName(a), len(t.Cells)) == cell })
+		err := l.Export(pw, func(a int) bool { return keep(a) && CellOf(l.AccountID(a), len(t.Cells)) == cell })
 		pw.CloseWithError(err)
 	}()
 	url := strings.TrimSuffix(t.Cells[cell], "/") + wire.PathFleet
@@ -79,12 +80,13 @@ func (f *Fleet) Preflight(ctx context.Context) error {
 	hdr := http.Header{"Authorization": {"Bearer " + f.layout.DeviceToken(cam)}}
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
+	dev := f.layout.Device(cam)
 	conn, resp, err := f.dialer(0).DialContext(dctx, f.wsURL(acct), hdr)
 	if err != nil {
 		if resp != nil {
-			return fmt.Errorf("preflight: camera %s could not connect to %s: status %d (was the fleet provisioned with the same --seed and --cameras?)", DeviceName(cam), f.wsURL(acct), resp.StatusCode)
+			return fmt.Errorf("preflight: camera %s could not connect to %s: status %d (was the fleet provisioned with the same --seed, --cameras and --key-file?)", dev, f.wsURL(acct), resp.StatusCode)
 		}
-		return fmt.Errorf("preflight: camera %s could not connect to %s: %w", DeviceName(cam), f.wsURL(acct), err)
+		return fmt.Errorf("preflight: camera %s could not connect to %s: %w", dev, f.wsURL(acct), err)
 	}
 	defer conn.Close()
 	_ = conn.SetReadDeadline(time.Now().Add(welcomeTimeout))
@@ -96,18 +98,31 @@ func (f *Fleet) Preflight(ctx context.Context) error {
 	if err != nil || m.Type != wire.TypeWelcome {
 		return fmt.Errorf("preflight: the target's first frame is not a herd/1 welcome: %.200q", b)
 	}
-	if m.Device != DeviceName(cam) || m.Account != AccountName(acct) {
-		return fmt.Errorf("preflight: the target welcomed %s as device %q of account %q", DeviceName(cam), m.Device, m.Account)
+	if m.Device != dev || m.Account != f.layout.AccountID(acct) {
+		return fmt.Errorf("preflight: the target welcomed %s as device %q of account %q", dev, m.Device, m.Account)
 	}
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "preflight"), time.Now().Add(time.Second))
 
-	path := wire.EventsPath(AccountName(acct)) + "?limit=1"
+	path := wire.EventsPath(f.layout.AccountID(acct)) + "?limit=5"
 	st, body, _, err := f.do(ctx, http.MethodGet, f.baseURL(acct)+path, f.layout.UserToken(acct))
 	if err != nil {
 		return fmt.Errorf("preflight: listing %s: %w", path, err)
 	}
 	if st != http.StatusOK {
 		return fmt.Errorf("preflight: listing %s: status %d: %.200s", path, st, body)
+	}
+	// Before any camera of this run has sent, its accounts hold nothing of
+	// this run: events in this run's namespace mean an earlier drill used
+	// the same key (and so the same names), and its events would be taken
+	// for this drill's. Events of other namespaces are left to the oracle:
+	// an honest target never shows them here, a leaky one may.
+	var page wire.EventsPage
+	if json.Unmarshal(body, &page) == nil {
+		for _, ev := range page.Events {
+			if strings.HasPrefix(ev.ID, f.layout.Namespace()+".") {
+				return fmt.Errorf("preflight: account %s already lists event %s before this drill began: an earlier drill used this run's key, so its events carry this run's names; make a fresh key with 'herd key' (or drop --key-file)", f.layout.AccountID(acct), ev.ID)
+			}
+		}
 	}
 	return nil
 }

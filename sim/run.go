@@ -274,7 +274,7 @@ func (f *Fleet) outcome(started time.Time, s sampleResult, audit AuditSummary, i
 	counts := f.m.countMap()
 	o := &Outcome{
 		Scenario: f.sc.Name, Source: f.sc.Source, Seed: f.seed, Cameras: f.cameras,
-		Accounts: len(f.mine), FleetCameras: f.layout.Cameras(), Shard: f.shard, Shards: f.shards, KeyID: f.key.ID(), Policy: f.sc.Reconnect.Policy, Targets: f.target.Cells,
+		Accounts: len(f.mine), FleetCameras: f.layout.Cameras(), Shard: f.shard, Shards: f.shards, KeyID: f.key.ID(), Run: f.layout.Namespace(), Policy: f.sc.Reconnect.Policy, Targets: f.target.Cells,
 		Started: started, Ended: time.Now(), Phases: f.plan.phases,
 		Histograms: hists, Counts: counts, Errors: f.m.errMap(),
 		Operations: counts[CountConnectAttempts] + counts[CountEventsSent] + counts[CountAppRequests],

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +17,7 @@ import (
 	"github.com/herd-drill/herd/internal/floor"
 	"github.com/herd-drill/herd/internal/procstat"
 	"github.com/herd-drill/herd/sim"
+	"github.com/herd-drill/herd/sim/oracle"
 )
 
 func init() { subcommands = append(subcommands, newBenchCmd) }
@@ -38,6 +42,7 @@ func newBenchFloorCmd() *cobra.Command {
 		shard                 string
 		sourceOffset          int
 		startAt               string
+		keyFile               string
 	)
 	c := &cobra.Command{
 		Use:   "floor",
@@ -61,7 +66,13 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 			if targetURL == "" {
 				return usagef(c, fmt.Errorf("--target is required (start one with 'herd target')"))
 			}
-			l, err := sim.NewLayout(cameras, seed)
+			// The floor's fleet is a run of its own; its processes share the
+			// key through a file the first one writes.
+			key, err := runKey(c, keyFile)
+			if err != nil {
+				return err
+			}
+			l, err := sim.NewLayout(cameras, seed, key)
 			if err != nil {
 				return usagef(c, err)
 			}
@@ -78,16 +89,16 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 				}
 			}
 			if shard == "" && processes > 1 {
-				res, err := floorProcesses(c, cameras, seed, targetURL, processes, maxDialing)
+				res, err := floorProcesses(c, cameras, seed, targetURL, processes, maxDialing, key)
 				if err != nil {
 					return interruptedOr(ctx, err)
 				}
 				return printFloor(c.OutOrStdout(), res)
 			}
 			cfg := floor.Config{
-				Targets: cells, Cell: func(i int) int { return sim.CellOf(sim.AccountName(l.AccountOf(i)), len(cells)) },
+				Targets: cells, Cell: func(i int) int { return sim.CellOf(l.Account(i), len(cells)) },
 				Cameras: cameras, MaxDialing: maxDialing, SourceOffset: sourceOffset,
-				Device: sim.DeviceName, Token: l.DeviceToken,
+				Device: l.Device, Token: l.DeviceToken,
 				Progress: func(n, total int) { fmt.Fprintf(stderr, "herd: floor: %d/%d connected\n", n, total) },
 			}
 			if shard != "" {
@@ -130,6 +141,8 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 	f.StringVar(&shard, "shard", "", "open only the sockets of shard I/N (for the processes of one floor run)")
 	f.IntVar(&sourceOffset, "source-offset", 0, "skip this many loopback source addresses")
 	f.StringVar(&startAt, "start-at", "", "start dialing at this RFC 3339 instant")
+	f.StringVar(&keyFile, "key-file", "", "the floor run's key (default: a fresh one)")
+	_ = f.MarkHidden("key-file")
 	_ = f.MarkHidden("shard")
 	_ = f.MarkHidden("source-offset")
 	_ = f.MarkHidden("start-at")
@@ -147,8 +160,17 @@ func printFloor(w io.Writer, res floor.Result) error {
 
 // floorProcesses runs the floor as n processes of this binary, each the
 // shard of accounts a mod n, starting on one instant, and sums them.
-func floorProcesses(c *cobra.Command, cameras int, seed uint64, target string, n, maxDialing int) (floor.Result, error) {
+func floorProcesses(c *cobra.Command, cameras int, seed uint64, target string, n, maxDialing int, key *oracle.Key) (floor.Result, error) {
 	start := time.Now().Add(time.Duration(n)*300*time.Millisecond + 2*time.Second)
+	dir, err := os.MkdirTemp("", "herd-floor-")
+	if err != nil {
+		return floor.Result{}, err
+	}
+	defer os.RemoveAll(dir)
+	keyFile := filepath.Join(dir, "key.hex")
+	if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key.Bytes())+"\n"), 0o600); err != nil {
+		return floor.Result{}, err
+	}
 	var kids []*child
 	outs := make([][]byte, n)
 	var wg sync.WaitGroup
@@ -157,7 +179,7 @@ func floorProcesses(c *cobra.Command, cameras int, seed uint64, target string, n
 	for i := 0; i < n; i++ {
 		args := []string{"bench", "floor", "--provision=false", "--target", target, fmt.Sprintf("--cameras=%d", cameras), fmt.Sprintf("--seed=%d", seed),
 			fmt.Sprintf("--shard=%d/%d", i, n), fmt.Sprintf("--source-offset=%d", offset), "--start-at", start.Format(time.RFC3339Nano),
-			fmt.Sprintf("--max-dialing=%d", max(minDialingPerWorker, maxDialing/n))}
+			fmt.Sprintf("--max-dialing=%d", max(minDialingPerWorker, maxDialing/n)), "--key-file=" + keyFile}
 		offset += ceilDiv(per, floor.DefaultPerSource) + 1
 		ch, err := startChild(fmt.Sprintf("floor %d", i), args, nil, c.ErrOrStderr())
 		if err != nil {

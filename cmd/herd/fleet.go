@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 
@@ -29,18 +30,32 @@ five to eight, 3% nine to sixteen).`,
 func newFleetExportCmd() *cobra.Command {
 	var cameras int
 	var seed uint64
-	var out string
+	var out, keyFile string
 	c := &cobra.Command{
 		Use:   "export",
 		Short: "Write the fleet's provisioning JSON Lines (herd/1)",
 		Long: `Write one herd/1 provisioning line per account, for teams that provision
-their backend their own way. Run the drill later with the same --cameras and
---seed so that herd's cameras present the tokens you provisioned.`,
-		Example: `  herd fleet export --cameras 10000 --seed 7 > fleet.jsonl
-  herd fleet export --cameras 300000 --out fleet.jsonl`,
+their backend their own way. A fleet's names and tokens belong to one run:
+they derive from the run's key (--key-file, from 'herd key'), so that every
+drill provisions accounts of its own. Run the drill later with the same
+--key-file, --cameras and --seed, and --provision=false, so that herd's
+cameras and apps present what you provisioned.`,
+		Example: `  herd key > key.hex
+  herd fleet export --key-file key.hex --cameras 10000 --seed 7 > fleet.jsonl
+  herd run --key-file key.hex --cameras 10000 --seed 7 --provision=false --target https://staging.example.internal`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			l, err := sim.NewLayout(cameras, seed)
+			if cameras < 1 {
+				return usagef(c, fmt.Errorf("--cameras: a fleet needs at least one camera, got %d", cameras))
+			}
+			if keyFile == "" {
+				return usagef(c, errors.New("--key-file is required: a fleet's names and tokens derive from its run's key; make one with 'herd key > key.hex' and give the same file to 'herd run'"))
+			}
+			key, err := runKey(c, keyFile)
+			if err != nil {
+				return err
+			}
+			l, err := sim.NewLayout(cameras, seed, key)
 			if err != nil {
 				return usagef(c, fmt.Errorf("--cameras: %w", err))
 			}
@@ -57,12 +72,13 @@ their backend their own way. Run the drill later with the same --cameras and
 			if err := atomicfile.Write(out, write); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.ErrOrStderr(), "herd: wrote %d accounts with %d cameras to %s\n", l.Accounts(), l.Cameras(), out)
+			fmt.Fprintf(c.ErrOrStderr(), "herd: wrote %d accounts with %d cameras (run %s) to %s\n", l.Accounts(), l.Cameras(), l.Namespace(), out)
 			return nil
 		},
 	}
 	c.Flags().IntVar(&cameras, "cameras", 1000, "number of cameras")
 	c.Flags().Uint64Var(&seed, "seed", 1, "fleet seed")
 	c.Flags().StringVarP(&out, "out", "o", "", "write to this file (atomically) instead of stdout")
+	c.Flags().StringVar(&keyFile, "key-file", "", "the run's key (hex, from 'herd key'); required")
 	return c
 }

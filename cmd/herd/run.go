@@ -25,6 +25,7 @@ import (
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
 	"github.com/herd-drill/herd/sim/backoff"
+	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/target"
 )
 
@@ -55,6 +56,7 @@ type runFlags struct {
 	tgtBurst      int
 	reports       reportFlags
 	metricsListen string
+	provision     bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -79,7 +81,9 @@ or violations failed, 130 interrupted (partial results are still written).`,
   herd run --target-fault stale-reply --policy immediate
   herd run az-outage --time-scale 0.5
   herd run my-drill.yaml --target http://10.0.0.5:8080 --admin-token "$TOKEN"
-  herd run --shard 1/4 --key-file key.hex --start-at 2026-12-01T10:00:00Z --target http://10.0.0.5:8080 --out shard-1.json`,
+  herd run --shard 1/4 --key-file key.hex --start-at 2026-12-01T10:00:00Z --target http://10.0.0.5:8080 --out shard-1.json
+  herd fleet export --key-file key.hex --cameras 5000 > fleet.jsonl   # provision your backend from this, then:
+  herd run --key-file key.hex --cameras 5000 --provision=false --target http://10.0.0.5:8080`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			name := scenarios.Default
@@ -114,7 +118,8 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.Float64Var(&fl.tgtRate, "target-max-connect-rate", 0, "the built-in target's admission: upgrades and app calls per second (0 = unlimited), as herd target --max-connect-rate")
 	f.IntVar(&fl.tgtBurst, "target-connect-burst", 0, "the built-in target's token-bucket size, as herd target --connect-burst")
 	addReportFlags(f, &fl.reports)
-	f.StringVar(&fl.keyFile, "key-file", "", "oracle key (hex, from 'herd key') shared by the shards of one run")
+	f.StringVar(&fl.keyFile, "key-file", "", "the run's key (hex, from 'herd key'), shared by its shards and by 'herd fleet export'; default: a fresh one")
+	f.BoolVar(&fl.provision, "provision", true, "provision the fleet first; --provision=false for a backend provisioned its own way from 'herd fleet export --key-file' with the same key")
 	return c
 }
 
@@ -130,6 +135,20 @@ func faultNames() string {
 type drillSetup struct {
 	sc     *scenarios.Scenario
 	layout *sim.Layout
+}
+
+// runKey is the run's oracle key: the shards' shared one from --key-file,
+// or a fresh one. Its names (the run namespace, the fleet's tokens) derive
+// from it, so a drill never meets an earlier drill's accounts.
+func runKey(c *cobra.Command, keyFile string) (*oracle.Key, error) {
+	if keyFile == "" {
+		return oracle.NewKey()
+	}
+	k, err := readKeyFile(keyFile)
+	if err != nil {
+		return nil, usagef(c, fmt.Errorf("--key-file: %w", err))
+	}
+	return k, nil
 }
 
 func prepare(c *cobra.Command, name string, fl *runFlags) (*drillSetup, error) {
@@ -158,7 +177,11 @@ func prepare(c *cobra.Command, name string, fl *runFlags) (*drillSetup, error) {
 	if errs := sc.Validate(); len(errs) > 0 {
 		return nil, usagef(c, errors.Join(errs...))
 	}
-	l, err := sim.NewLayout(sc.Fleet.Cameras, sc.Fleet.Seed)
+	key, err := runKey(c, fl.keyFile)
+	if err != nil {
+		return nil, err
+	}
+	l, err := sim.NewLayout(sc.Fleet.Cameras, sc.Fleet.Seed, key)
 	if err != nil {
 		return nil, usagef(c, fmt.Errorf("--cameras: %w", err))
 	}
@@ -252,8 +275,11 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		if fl.faults != "" || fl.tgtRate != 0 || fl.tgtBurst != 0 {
 			return usagef(c, errors.New("--target-fault and --target-max-connect-rate/--target-connect-burst apply to the built-in target only; drop --target or them"))
 		}
-		if fl.adminToken == "" {
-			return usagef(c, errors.New("--target needs --admin-token (or HERD_ADMIN_TOKEN) to provision the fleet"))
+		if fl.adminToken == "" && fl.provision {
+			return usagef(c, errors.New("--target needs --admin-token (or HERD_ADMIN_TOKEN) to provision the fleet, or --provision=false for a fleet provisioned from 'herd fleet export'"))
+		}
+		if !fl.provision && fl.keyFile == "" {
+			return usagef(c, errors.New("--provision=false needs --key-file: the backend holds the fleet 'herd fleet export --key-file' wrote, whose names and tokens derive from that key"))
 		}
 		for _, u := range strings.Split(fl.target, ",") {
 			tgt.Cells = append(tgt.Cells, strings.TrimSpace(u))
@@ -286,7 +312,7 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	}
 	if plan.workers > 1 {
 		if len(sh.opts) > 0 {
-			return usagef(c, errors.New("--start-at and --key-file apply to a run in one process or a --shard; this fleet needs worker processes"))
+			return usagef(c, errors.New("--start-at applies to a run in one process or a --shard; this fleet needs worker processes"))
 		}
 		return runCoordinated(c, d, tgt, info, fl, plan, lv)
 	}
@@ -294,9 +320,11 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	if err != nil {
 		return usagef(c, err)
 	}
-	logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d) at %s", d.layout.Cameras(), d.layout.Accounts(), d.sc.Fleet.Seed, strings.Join(tgt.Cells, ","))
-	if err := fleet.Provision(ctx); err != nil {
-		return interruptedOr(ctx, err)
+	if fl.provision {
+		logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d, run %s) at %s", d.layout.Cameras(), d.layout.Accounts(), d.sc.Fleet.Seed, d.layout.Namespace(), strings.Join(tgt.Cells, ","))
+		if err := fleet.Provision(ctx); err != nil {
+			return interruptedOr(ctx, err)
+		}
 	}
 	if err := fleet.Preflight(ctx); err != nil {
 		return interruptedOr(ctx, err)
@@ -346,13 +374,6 @@ func shardOptions(c *cobra.Command, fl *runFlags, embedded bool) (shardSetup, er
 		}
 		sh.opts = append(sh.opts, sim.WithShard(sh.shard, sh.shards))
 	}
-	if fl.keyFile != "" {
-		k, err := readKeyFile(fl.keyFile)
-		if err != nil {
-			return sh, usagef(c, fmt.Errorf("--key-file: %w", err))
-		}
-		sh.opts = append(sh.opts, sim.WithKey(k))
-	}
 	if fl.startAt != "" {
 		t, err := time.Parse(time.RFC3339, fl.startAt)
 		if err != nil {
@@ -380,9 +401,11 @@ func runCoordinated(c *cobra.Command, d *drillSetup, tgt sim.Target, info report
 	if err != nil {
 		return usagef(c, err)
 	}
-	logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d) at %d cells", d.layout.Cameras(), d.layout.Accounts(), d.sc.Fleet.Seed, len(tgt.Cells))
-	if err := sim.Provision(ctx, d.layout, tgt); err != nil {
-		return interruptedOr(ctx, err)
+	if fl.provision {
+		logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d, run %s) at %d cells", d.layout.Cameras(), d.layout.Accounts(), d.sc.Fleet.Seed, d.layout.Namespace(), len(tgt.Cells))
+		if err := sim.Provision(ctx, d.layout, tgt); err != nil {
+			return interruptedOr(ctx, err)
+		}
 	}
 	if err := probe.Preflight(ctx); err != nil {
 		return interruptedOr(ctx, err)

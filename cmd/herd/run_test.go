@@ -139,12 +139,34 @@ func TestRunAgainstAnUnreachableTargetSaysSo(t *testing.T) {
 }
 
 func TestFleetExport(t *testing.T) {
-	code, stdout, _ := herd(t, context.Background(), "fleet", "export", "--cameras", "25", "--seed", "4")
+	keyFile := writeKey(t)
+	code, stdout, _ := herd(t, context.Background(), "fleet", "export", "--cameras", "25", "--seed", "4", "--key-file", keyFile)
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	_, again, _ := herd(t, context.Background(), "fleet", "export", "--cameras", "25", "--seed", "4")
+	_, again, _ := herd(t, context.Background(), "fleet", "export", "--cameras", "25", "--seed", "4", "--key-file", keyFile)
 	if stdout != again || strings.Count(stdout, `"device":`) != 25 {
 		t.Errorf("export is not reproducible or lacks devices:\n%s", stdout)
 	}
+	_, other, _ := herd(t, context.Background(), "fleet", "export", "--cameras", "25", "--seed", "4", "--key-file", writeKey(t))
+	if other == stdout || strings.Count(other, `"device":`) != 25 {
+		t.Errorf("another run's key exported the same names")
+	}
+	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--cameras", "25"); code != exitcode.Usage || !strings.Contains(stderr, "--key-file") {
+		t.Errorf("export without a key: exit %d, %q", code, stderr)
+	}
+}
+
+// writeKey writes a fresh run key from 'herd key' to a file.
+func writeKey(t *testing.T) string {
+	t.Helper()
+	code, key, stderr := herd(t, context.Background(), "key")
+	if code != 0 {
+		t.Fatalf("herd key: %d %s", code, stderr)
+	}
+	f := filepath.Join(t.TempDir(), "key.hex")
+	if err := os.WriteFile(f, []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

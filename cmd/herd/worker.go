@@ -99,10 +99,6 @@ func runWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return fail(fmt.Errorf("worker: %w", err))
 	}
-	l, err := sim.NewLayout(sc.Fleet.Cameras, sc.Fleet.Seed)
-	if err != nil {
-		return fail(err)
-	}
 	kb, err := hex.DecodeString(spec.Key)
 	if err != nil {
 		return fail(fmt.Errorf("worker: key: %w", err))
@@ -111,8 +107,12 @@ func runWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	if err != nil {
 		return fail(err)
 	}
+	l, err := sim.NewLayout(sc.Fleet.Cameras, sc.Fleet.Seed, key)
+	if err != nil {
+		return fail(err)
+	}
 	opts := []sim.Option{
-		sim.WithShard(spec.Shard, spec.Shards), sim.WithKey(key), sim.WithRampRate(spec.RampRate),
+		sim.WithShard(spec.Shard, spec.Shards), sim.WithRampRate(spec.RampRate),
 		sim.WithMaxDialing(spec.MaxDialing), sim.WithSourceOffset(spec.SourceOffset),
 	}
 	if spec.Latency {

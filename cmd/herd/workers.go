@@ -17,7 +17,6 @@ import (
 	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
-	"github.com/herd-drill/herd/sim/oracle"
 )
 
 // A process here may hold a limited number of open files (20,000 on the
@@ -124,10 +123,7 @@ type workerRun struct {
 func runWorkers(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.TargetInfo, fl *runFlags, p processPlan, lv *liveOutputs) (*reports.Result, error) {
 	ctx := c.Context()
 	stderr := c.ErrOrStderr()
-	key, err := oracle.NewKey()
-	if err != nil {
-		return nil, err
-	}
+	key := d.layout.Key()
 	yml, err := reports.ScenarioYAML(d.sc)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,7 @@ package oracle
 import (
 	"fmt"
 	"math/bits"
-	"slices"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -13,11 +13,8 @@ import (
 // auditState is the final audit's bookkeeping. It is touched once per
 // account, so a mutex is fine here.
 type auditState struct {
-	once      sync.Once
-	byAccount map[string][]int32 // account → its cameras, ascending
-
 	mu     sync.Mutex
-	done   map[string]struct{}
+	done   map[int]struct{} // accounts audited, read whole or not
 	closed bool
 	events atomic.Int64
 }
@@ -36,82 +33,140 @@ type AuditStats struct {
 	UnauditedAcked int64 `json:"unaudited_acked"`
 }
 
-func (o *Oracle) indexAccounts() {
-	m := make(map[string][]int32)
-	for cam := range o.fleet.Cameras() {
-		a := o.fleet.Account(cam)
-		m[a] = append(m[a], int32(cam))
-	}
-	o.audit.byAccount = m
-}
-
-// Audit is the final audit of account's full Events tab, read at path. Each
-// listed event is checked as by CheckListed; an id listed again is a
-// duplicate (and is not checked again); and every acknowledged event of the
-// account's cameras that is not listed is lost, one evidence per event with
-// exact counts. Call it once per account, after the fleet has stopped
-// sending, then AuditDone. Auditing an account twice, or after AuditDone,
-// panics: it would count its violations twice.
-func (o *Oracle) Audit(account string, events []wire.EventInfo, path string) {
-	o.audit.once.Do(o.indexAccounts)
+// begin marks account as audited, once; it panics on a second audit of one
+// account, or one after AuditDone, which would count its violations twice.
+func (o *Oracle) begin(account string) (a int) {
+	a = o.viewerIndex(account)
 	o.audit.mu.Lock()
+	defer o.audit.mu.Unlock()
 	if o.audit.done == nil {
-		o.audit.done = make(map[string]struct{})
+		o.audit.done = make(map[int]struct{})
 	}
-	_, again := o.audit.done[account]
-	closed := o.audit.closed
-	o.audit.done[account] = struct{}{}
-	o.audit.mu.Unlock()
-	switch {
-	case closed:
+	switch _, again := o.audit.done[a]; {
+	case a < 0:
+		panic("oracle: Audit of " + account + ", which is not an account of this run")
+	case o.audit.closed:
 		panic("oracle: Audit of " + account + " after AuditDone")
 	case again:
 		panic("oracle: account " + account + " audited twice")
 	}
-	o.audit.events.Add(int64(len(events)))
+	o.audit.done[a] = struct{}{}
+	return a
+}
 
-	cams := o.audit.byAccount[account]
-	seen := make([][]uint64, len(cams)) // per own camera, bit seq-1: listed
+// Audit is the final audit of account's full Events tab, read at path.
+// Each listed event is checked as by CheckListed; an id listed again is a
+// duplicate (and is not checked again); and every acknowledged event of the
+// account's cameras that is not listed is lost, one evidence per event with
+// exact counts. It returns the positions in events of the account's own
+// clean events, whose thumbnails the audit fetches next (AuditThumb). Call
+// it once per account, after the fleet has stopped sending, then
+// AuditDone.
+func (o *Oracle) Audit(account string, events []wire.EventInfo, path string) (clean []int) {
+	a := o.begin(account)
+	o.audit.events.Add(int64(len(events)))
+	first, end := o.fleet.CamerasOf(a)
+	seen := make([][]uint64, end-first) // per own camera, bit seq-1: listed
 	var others map[string]struct{}      // ids that are not the account's own
 	for i := range events {
 		ev := &events[i]
-		if o.listedBefore(account, ev, cams, seen, &others) {
+		if o.listedBefore(first, end, ev, seen, &others) {
 			o.report(Duplicate, account, "", ev.Device, ev.ID, path, "event %q is listed more than once", ev.ID)
 			continue
 		}
-		o.CheckListed(account, ev, path)
+		if o.CheckListed(account, ev, path) {
+			clean = append(clean, i)
+		}
 	}
-
-	for pos, cam := range cams {
-		acked, n := o.cams[cam].acked(0)
+	for cam := first; cam < end; cam++ {
+		l := o.ledger(cam)
+		if l == nil {
+			continue
+		}
+		acked, n := l.ackedSet()
 		if n == 0 {
 			continue
 		}
-		dev := o.fleet.Device(int(cam))
-		for w, a := range acked {
-			if w < len(seen[pos]) {
-				a &^= seen[pos][w]
+		listed := seen[cam-first]
+		for w, word := range acked {
+			if w < len(listed) {
+				word &^= listed[w]
 			}
-			for a != 0 {
-				b := bits.TrailingZeros64(a)
-				a &^= 1 << b
-				id := EventID(dev, uint64(w)*64+uint64(b)+1)
-				o.report(Lost, account, account, dev, id, path, "event %q was acknowledged but is absent from the Events tab (%d events listed)", id, len(events))
+			for word != 0 {
+				b := bits.TrailingZeros64(word)
+				word &^= 1 << b
+				id := EventID(o.device(cam), uint64(w)*64+uint64(b)+1)
+				o.report(Lost, account, account, o.device(cam), id, path, "event %q was acknowledged but is absent from the Events tab (%d events listed)", id, len(events))
 			}
 		}
 	}
+	return clean
+}
+
+// AuditUnread is the final audit of an account whose Events tab could not
+// be read whole (its cursor never advanced, say): the events it did show
+// are still checked, each once, since someone was shown them, but nothing
+// is counted lost or duplicated, since herd could not see the rest.
+func (o *Oracle) AuditUnread(account string, events []wire.EventInfo, path string) {
+	o.begin(account)
+	seen := make(map[string]struct{}, len(events))
+	for i := range events {
+		ev := &events[i]
+		if _, dup := seen[ev.ID]; dup {
+			continue
+		}
+		seen[ev.ID] = struct{}{}
+		o.audit.events.Add(1)
+		o.CheckListed(account, ev, path)
+	}
+}
+
+// ThumbAudit is what the final audit's fetch of a listed event's thumbnail
+// showed.
+type ThumbAudit uint8
+
+// Outcomes of AuditThumb.
+const (
+	ThumbChecked    ThumbAudit = iota // fetched and checked, as by CheckThumb
+	ThumbLost                         // acknowledged, listed, and its owner cannot fetch it: lost, reported
+	ThumbMissing                      // listed but unfetchable, and never acknowledged: not a loss herd can claim
+	ThumbUnexpected                   // any other status: neither
+)
+
+// AuditThumb judges the final audit's fetch of the thumbnail of ev, one of
+// account's own clean events (from Audit), answered with status and body
+// at path. A 200 is checked as by CheckThumb; a 403, 404 or 410 for an
+// acknowledged event is lost, since its owner has lost the picture.
+func (o *Oracle) AuditThumb(account string, ev *wire.EventInfo, status int, body []byte, path string) ThumbAudit {
+	switch status {
+	case http.StatusOK:
+		o.CheckThumb(account, ev, body, path)
+		return ThumbChecked
+	case http.StatusForbidden, http.StatusNotFound, http.StatusGone:
+	default:
+		return ThumbUnexpected
+	}
+	dev, seq, _ := ParseEventID(ev.ID)
+	cam, _ := o.names.ParseDevice(dev)
+	if l := o.ledger(cam); l == nil || !l.wasAcked(seq) {
+		return ThumbMissing
+	}
+	o.report(Lost, account, account, dev, ev.ID, path, "event %q is acknowledged and listed, but its thumbnail answered %d: its owner cannot see the picture", ev.ID, status)
+	return ThumbLost
 }
 
 // listedBefore marks ev as listed and reports whether it already was.
-// Events of the account's own cameras are tracked in bitsets; anything
-// else (cross-account, forged) in a map, which a clean account never needs.
-func (o *Oracle) listedBefore(account string, ev *wire.EventInfo, cams []int32, seen [][]uint64, others *map[string]struct{}) bool {
+// Events of the account's own cameras (first..end) are tracked in bitsets;
+// anything else (cross-account, forged) in a map, which a clean account
+// never needs.
+func (o *Oracle) listedBefore(first, end int, ev *wire.EventInfo, seen [][]uint64, others *map[string]struct{}) bool {
 	if dev, seq, ok := ParseEventID(ev.ID); ok {
-		if cam, owner, ok := o.fleet.Camera(dev); ok && owner == account {
-			if pos, ok := slices.BinarySearch(cams, int32(cam)); ok {
-				if sent := o.cams[cam].sent.Load(); seq <= sent {
+		if cam, ok := o.names.ParseDevice(dev); ok && cam >= first && cam < end {
+			if l := o.ledger(cam); l != nil {
+				if captured := l.captured.Load(); seq <= captured {
+					pos := cam - first
 					if seen[pos] == nil {
-						seen[pos] = make([]uint64, (sent+63)/64)
+						seen[pos] = make([]uint64, (captured+63)/64)
 					}
 					w, bit := (seq-1)/64, uint64(1)<<((seq-1)%64)
 					dup := seen[pos][w]&bit != 0
@@ -135,18 +190,20 @@ func (o *Oracle) listedBefore(account string, ev *wire.EventInfo, cams []int32, 
 // hold acknowledged events but were never audited are counted in the stats,
 // not as lost: herd could not look, which is not the target losing them.
 func (o *Oracle) AuditDone() AuditStats {
-	o.audit.once.Do(o.indexAccounts)
 	o.audit.mu.Lock()
 	defer o.audit.mu.Unlock()
 	o.audit.closed = true
 	st := AuditStats{Accounts: len(o.audit.done), Events: o.audit.events.Load()}
-	for acct, cams := range o.audit.byAccount {
-		if _, ok := o.audit.done[acct]; ok {
+	for a := range o.fleet.Accounts() {
+		if _, ok := o.audit.done[a]; ok {
 			continue
 		}
 		var n int64
-		for _, cam := range cams {
-			n += int64(o.cams[cam].ackedCount())
+		first, end := o.fleet.CamerasOf(a)
+		for cam := first; cam < end; cam++ {
+			if l := o.ledger(cam); l != nil {
+				n += int64(l.ackedCount())
+			}
 		}
 		if n > 0 {
 			st.Unaudited++

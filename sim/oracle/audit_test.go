@@ -2,8 +2,11 @@ package oracle
 
 import (
 	"maps"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/herd-drill/herd/sim/wire"
 )
@@ -11,45 +14,82 @@ import (
 func TestLedger(t *testing.T) {
 	tests := []struct {
 		name      string
-		sent      uint64
+		sent      []uint64
 		acks      []uint64
+		wantSent  int
 		wantCount int
 	}{
-		{"none", 10, nil, 0},
-		{"in order", 200, seqs(1, 200), 200},
-		{"reversed across blocks", 300, func() []uint64 { s := seqs(1, 300); slices.Reverse(s); return s }(), 300},
-		{"gaps", 200, []uint64{1, 2, 3, 64, 65, 128, 129, 200}, 8},
-		{"repeats count once", 10, []uint64{5, 5, 5, 1, 1}, 2},
-		{"beyond sent and zero ignored", 10, []uint64{0, 11, 1000, 3}, 1},
+		{"none", seqs(1, 10), nil, 10, 0},
+		{"in order", seqs(1, 200), seqs(1, 200), 200, 200},
+		{"reversed across blocks", seqs(1, 300), func() []uint64 { s := seqs(1, 300); slices.Reverse(s); return s }(), 300, 300},
+		{"gaps", seqs(1, 200), []uint64{1, 2, 3, 64, 65, 128, 129, 200}, 200, 8},
+		{"repeats count once", append(seqs(1, 10), 3, 3, 1), []uint64{5, 5, 5, 1, 1}, 10, 2},
+		{"unsent and zero ignored", seqs(1, 10), []uint64{0, 11, 1000, 3}, 10, 1},
+		{"holes in what was sent", []uint64{1, 2, 5, 70}, []uint64{1, 3, 5, 6, 70}, 4, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o := New(testKey(t), newTestFleet(1, 1))
-			o.Sent(0, tt.sent)
-			o.Sent(0, 1) // a re-send does not lower the mark
+			k := testKey(t)
+			o := New(k, newTestFleet(k, 1, 1))
+			for _, s := range tt.sent {
+				o.Captured(0, s)
+				o.Sent(0, s)
+			}
 			for _, s := range tt.acks {
 				o.Acked(0, s)
 			}
 			if got := o.AckedCount(); got != int64(tt.wantCount) {
 				t.Errorf("AckedCount = %d, want %d", got, tt.wantCount)
 			}
-			if got := o.SentCount(); got != int64(tt.sent) {
-				t.Errorf("SentCount = %d, want %d", got, tt.sent)
+			if got := o.SentCount(); got != int64(tt.wantSent) {
+				t.Errorf("SentCount = %d, want %d", got, tt.wantSent)
 			}
-			set, n := o.cams[0].acked(tt.sent)
-			if n != tt.wantCount || o.cams[0].ackedCount() != tt.wantCount {
-				t.Errorf("acked count = %d / %d, want %d", n, o.cams[0].ackedCount(), tt.wantCount)
+			l := o.ledger(0)
+			set, n := l.ackedSet()
+			if n != tt.wantCount || l.ackedCount() != tt.wantCount {
+				t.Errorf("acked count = %d / %d, want %d", n, l.ackedCount(), tt.wantCount)
 			}
-			for s := uint64(1); s <= tt.sent; s++ {
-				got := set[(s-1)/64]&(1<<((s-1)%64)) != 0
-				if want := slices.Contains(tt.acks, s); got != want {
+			for s := uint64(1); s <= 1000; s++ {
+				got := int((s-1)/64) < len(set) && set[(s-1)/64]&(1<<((s-1)%64)) != 0
+				if want := slices.Contains(tt.acks, s) && slices.Contains(tt.sent, s); got != want {
 					t.Fatalf("seq %d acked = %v, want %v", s, got, want)
 				}
+				if got, want := l.wasSent(s), slices.Contains(tt.sent, s); got != want {
+					t.Fatalf("seq %d sent = %v, want %v", s, got, want)
+				}
 			}
-			if len(o.cams[0].words) > 4 {
-				t.Errorf("ack window holds %d words; full blocks should fold into base", len(o.cams[0].words))
+			if len(l.acked.words) > 4 || len(l.sent.words) > 4 {
+				t.Errorf("windows hold %d and %d words; full blocks should fold into base", len(l.sent.words), len(l.acked.words))
+			}
+			for k := range tt.wantCount {
+				seq, ok := l.nthAcked(k)
+				if !ok || !l.wasAcked(seq) {
+					t.Errorf("nthAcked(%d) = %d, %v: want an acked seq", k, seq, ok)
+				}
+			}
+			if _, ok := l.nthAcked(tt.wantCount); ok {
+				t.Errorf("nthAcked(%d) found a seq beyond the count", tt.wantCount)
 			}
 		})
+	}
+}
+
+// A ledger is kept only for the cameras of the accounts this process runs;
+// events of the others are judged by their owner, never by their seq.
+func TestOracleKeepsBooksForItsOwnAccounts(t *testing.T) {
+	k := testKey(t)
+	f := newTestFleet(k, 4, 2)
+	o := New(k, f, WithAccounts(func(a int) bool { return a%2 == 1 }), WithClock(func() time.Time { return testNow }))
+	if len(o.cams) != 4 || o.ledger(0) != nil || o.ledger(2) == nil {
+		t.Fatalf("%d ledgers (camera 0: %v, camera 2: %v); want 4, for accounts 1 and 3", len(o.cams), o.ledger(0) != nil, o.ledger(2) != nil)
+	}
+	sendUpTo(o, 2, 3)
+	o.Sent(0, 1) // not this process's camera: ignored
+	// Account 1 is shown an event of account 0, whose books are elsewhere.
+	ev := &wire.EventInfo{ID: EventID(f.Device(0), 9), Device: f.Device(0), Account: f.Account(0), Seq: 9}
+	o.CheckListed(f.Account(2), ev, "p")
+	if got := nonZero(o.Snapshot()); !maps.Equal(got, map[Class]int64{CrossAccount: 1}) {
+		t.Errorf("counts = %v, want one cross_account", got)
 	}
 }
 
@@ -96,21 +136,22 @@ func TestAudit(t *testing.T) {
 		{"another account's event twice", append(without(), *r.info(2, 1), *r.info(2, 1)), map[Class]int64{CrossAccount: 1, Duplicate: 1}, []string{id(2, 1), id(2, 1)}},
 		{"mislabelled is present, not lost", append(without(id(0, 150)), func() wire.EventInfo { e := r.info(0, 150); e.Seq = 3; return *e }()), map[Class]int64{Mislabelled: 1}, []string{id(0, 150)}},
 		{"seq beyond sent", append(without(), *r.info(0, 151)), map[Class]int64{Forged: 1}, []string{id(0, 151)}},
+		{"labelled with another account's device", append(without(id(0, 9)), func() wire.EventInfo { e := r.info(0, 9); e.Device = r.dev(4); return *e }()), map[Class]int64{CrossAccount: 1}, []string{id(0, 9)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r.o = New(r.key, r.fleet)
+			sendUpTo(r.o, 0, 150)
+			sendUpTo(r.o, 1, 150)
 			for seq := uint64(1); seq <= 150; seq++ {
-				r.o.Sent(0, seq)
-				r.o.Sent(1, seq)
 				r.o.Acked(0, seq)
 				if seq != 150 {
 					r.o.Acked(1, seq)
 				}
 			}
-			r.o.Sent(4, 3)
-			r.o.Sent(2, 1)
-			r.o.Audit(viewer, tt.events, wire.EventsPath(viewer))
+			sendUpTo(r.o, 4, 3)
+			sendUpTo(r.o, 2, 1)
+			clean := r.o.Audit(viewer, tt.events, wire.EventsPath(viewer))
 			v := r.o.Snapshot()
 			if got := nonZero(v); !maps.Equal(got, tt.want) {
 				t.Fatalf("counts = %v, want %v; evidence %.2000v", got, tt.want, v.Evidence)
@@ -131,30 +172,43 @@ func TestAudit(t *testing.T) {
 					t.Errorf("evidence %+v: want viewer %s and the events path", e, viewer)
 				}
 			}
+			// Audit hands back the account's own clean events, each once.
+			seen := map[string]bool{}
+			for _, i := range clean {
+				ev := tt.events[i]
+				if seen[ev.ID] || !strings.HasPrefix(ev.ID, r.dev(0)) && !strings.HasPrefix(ev.ID, r.dev(1)) {
+					t.Errorf("clean event %d (%s) listed twice or not the viewer's", i, ev.ID)
+				}
+				seen[ev.ID] = true
+			}
+			if tt.name == "clean" && len(clean) != len(tt.events) {
+				t.Errorf("%d clean events of %d", len(clean), len(tt.events))
+			}
 		})
 	}
 }
 
 func TestAuditDone(t *testing.T) {
 	r := newRig(t)
-	r.o.Sent(0, 2)
+	sendUpTo(r.o, 0, 2)
 	r.o.Acked(0, 1)
 	r.o.Acked(0, 2)
-	r.o.Sent(2, 5)
+	sendUpTo(r.o, 2, 5)
 	for s := range uint64(5) {
 		r.o.Acked(2, s+1)
 	}
-	r.o.Sent(4, 1) // sent, never acked: its account holds nothing to look for
+	sendUpTo(r.o, 4, 1) // sent, never acked: its account holds nothing to look for
 	r.o.Audit(r.acct(0), []wire.EventInfo{*r.info(0, 1), *r.info(0, 2)}, "p")
-	r.o.Audit("acct-unknown", []wire.EventInfo{*r.info(0, 1)}, "p")
+	r.o.AuditUnread(r.acct(4), []wire.EventInfo{*r.info(0, 1), *r.info(0, 1)}, "p")
 	got := r.o.AuditDone()
 	want := AuditStats{Accounts: 2, Events: 3, Unaudited: 1, UnauditedAcked: 5}
 	if got != want {
 		t.Errorf("AuditDone = %+v, want %+v", got, want)
 	}
 	if c := nonZero(r.o.Snapshot()); !maps.Equal(c, map[Class]int64{CrossAccount: 1}) {
-		t.Errorf("counts = %v, want one cross_account (the unknown account shown acct-0's event)", c)
+		t.Errorf("counts = %v, want one cross_account (account 2 shown account 0's event, once, and nothing lost)", c)
 	}
+	mustPanic(t, "audit of an unknown account", func() { r.o.Audit("acct-unknown", nil, "p") })
 	if got.String() == "" {
 		t.Errorf("empty String")
 	}
@@ -181,7 +235,7 @@ func mustPanic(t *testing.T, name string, f func()) {
 // event is lost.
 func TestFreezeAcksKeepsLateAcksOutOfTheAudit(t *testing.T) {
 	r := newRig(t)
-	r.o.Sent(0, 3)
+	sendUpTo(r.o, 0, 3)
 	r.o.Acked(0, 1)
 	r.o.FreezeAcks()
 	r.o.Acked(0, 2) // stored after the listing below was taken
@@ -195,7 +249,7 @@ func TestFreezeAcksKeepsLateAcksOutOfTheAudit(t *testing.T) {
 	}
 
 	r2 := newRig(t)
-	r2.o.Sent(0, 3)
+	sendUpTo(r2.o, 0, 3)
 	r2.o.Acked(0, 1)
 	r2.o.Acked(0, 2)
 	r2.o.FreezeAcks()
@@ -203,5 +257,50 @@ func TestFreezeAcksKeepsLateAcksOutOfTheAudit(t *testing.T) {
 	r2.o.AuditDone()
 	if c := nonZero(r2.o.Snapshot()); !maps.Equal(c, map[Class]int64{Lost: 1}) {
 		t.Errorf("counts = %v, want one lost (acked before the freeze, not listed)", c)
+	}
+}
+
+// The final audit fetches the thumbnail of every own clean event: the
+// bytes are checked, and an acknowledged event whose picture its owner
+// cannot fetch is lost; an unacknowledged one is only missing.
+func TestAuditThumb(t *testing.T) {
+	r := newRig(t)
+	sendUpTo(r.o, 0, 3)
+	r.o.Acked(0, 1)
+	r.o.Acked(0, 2)
+	viewer := r.acct(0)
+	tests := []struct {
+		name   string
+		seq    uint64
+		status int
+		body   []byte
+		want   ThumbAudit
+		class  Class
+	}{
+		{"genuine", 1, http.StatusOK, r.thumb(0, 1), ThumbChecked, ""},
+		{"a stranger's picture under the right metadata", 1, http.StatusOK, r.thumb(4, 1), ThumbChecked, CrossAccount},
+		{"acked, 404", 2, http.StatusNotFound, nil, ThumbLost, Lost},
+		{"acked, 410", 2, http.StatusGone, nil, ThumbLost, Lost},
+		{"acked, 403", 2, http.StatusForbidden, nil, ThumbLost, Lost},
+		{"never acked, 404", 3, http.StatusNotFound, nil, ThumbMissing, ""},
+		{"500", 1, http.StatusInternalServerError, nil, ThumbUnexpected, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r.o.mu.Lock()
+			r.o.evidence = nil
+			r.o.mu.Unlock()
+			for i := range r.o.counts {
+				r.o.counts[i].Store(0)
+				r.o.kept[i].Store(0)
+			}
+			if got := r.o.AuditThumb(viewer, r.info(0, tt.seq), tt.status, tt.body, "p"); got != tt.want {
+				t.Errorf("AuditThumb = %d, want %d", got, tt.want)
+			}
+			e := wantOnly(t, r.o, tt.class)
+			if tt.class == Lost && !strings.Contains(e.Detail, "answered") {
+				t.Errorf("lost evidence %q does not say what the fetch answered", e.Detail)
+			}
+		})
 	}
 }

@@ -1,7 +1,6 @@
 package oracle
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -9,34 +8,26 @@ import (
 )
 
 // testFleet is a fleet laid out as herd does it: accounts own consecutive
-// cameras. Its tables are built once so that lookups allocate nothing, like
-// the real layout's.
+// cameras, perAccount each.
 type testFleet struct {
-	devices  []string
-	accounts []string
-	index    map[string]int
+	names      *Names
+	accounts   int
+	perAccount int
 }
 
-func newTestFleet(accounts, perAccount int) *testFleet {
-	f := &testFleet{index: make(map[string]int)}
-	for cam := range accounts * perAccount {
-		f.devices = append(f.devices, fmt.Sprintf("cam-%08d", cam))
-		f.accounts = append(f.accounts, fmt.Sprintf("acct-%07d", cam/perAccount))
-		f.index[f.devices[cam]] = cam
-	}
-	return f
+func newTestFleet(k *Key, accounts, perAccount int) *testFleet {
+	return &testFleet{names: k.Names(), accounts: accounts, perAccount: perAccount}
 }
 
-func (f *testFleet) Camera(device string) (int, string, bool) {
-	cam, ok := f.index[device]
-	if !ok {
-		return 0, "", false
-	}
-	return cam, f.accounts[cam], true
+func (f *testFleet) Names() *Names          { return f.names }
+func (f *testFleet) Cameras() int           { return f.accounts * f.perAccount }
+func (f *testFleet) Accounts() int          { return f.accounts }
+func (f *testFleet) AccountOf(cam int) int  { return cam / f.perAccount }
+func (f *testFleet) Device(cam int) string  { return f.names.Device(cam) }
+func (f *testFleet) Account(cam int) string { return f.names.Account(f.AccountOf(cam)) }
+func (f *testFleet) CamerasOf(a int) (int, int) {
+	return a * f.perAccount, (a + 1) * f.perAccount
 }
-func (f *testFleet) Cameras() int           { return len(f.devices) }
-func (f *testFleet) Device(cam int) string  { return f.devices[cam] }
-func (f *testFleet) Account(cam int) string { return f.accounts[cam] }
 
 var _ Fleet = (*testFleet)(nil)
 
@@ -52,9 +43,8 @@ func testKey(t testing.TB) *Key {
 	return k
 }
 
-// rig is an oracle over 3 accounts × 2 cameras:
-// acct-0000000: cam-00000000, cam-00000001; acct-0000001: cam-…02, cam-…03;
-// acct-0000002: cam-…04, cam-…05.
+// rig is an oracle over 3 accounts × 2 cameras: account 0 owns cameras 0
+// and 1, account 1 cameras 2 and 3, account 2 cameras 4 and 5.
 type rig struct {
 	key   *Key
 	fleet *testFleet
@@ -63,7 +53,8 @@ type rig struct {
 
 func newRig(t testing.TB, opts ...Option) *rig {
 	t.Helper()
-	r := &rig{key: testKey(t), fleet: newTestFleet(3, 2)}
+	r := &rig{key: testKey(t)}
+	r.fleet = newTestFleet(r.key, 3, 2)
 	r.o = New(r.key, r.fleet, append([]Option{WithClock(func() time.Time { return testNow })}, opts...)...)
 	return r
 }
@@ -71,10 +62,21 @@ func newRig(t testing.TB, opts ...Option) *rig {
 func (r *rig) dev(cam int) string  { return r.fleet.Device(cam) }
 func (r *rig) acct(cam int) string { return r.fleet.Account(cam) }
 
-// thumb seals the 1 KiB thumbnail of camera cam's event seq.
-func (r *rig) thumb(cam int, seq uint64) []byte {
-	return r.key.Seal(nil, Stamp{Kind: KindThumb, Account: r.acct(cam), Device: r.dev(cam), Seq: seq, At: testNow.UnixMilli()}, 1024)
+// sendUpTo records camera cam's events 1..n as captured and sent.
+func sendUpTo(o *Oracle, cam int, n uint64) {
+	for seq := uint64(1); seq <= n; seq++ {
+		o.Captured(cam, seq)
+		o.Sent(cam, seq)
+	}
 }
+
+// stamp is the stamp of camera cam's thumbnail of event seq.
+func (r *rig) stamp(cam int, seq uint64) Stamp {
+	return Stamp{Kind: KindThumb, Account: r.acct(cam), Device: r.dev(cam), Seq: seq, At: testNow.UnixMilli(), EventKind: "motion"}
+}
+
+// thumb seals the 1 KiB thumbnail of camera cam's event seq.
+func (r *rig) thumb(cam int, seq uint64) []byte { return r.key.Seal(nil, r.stamp(cam, seq), 1024) }
 
 // frame seals live-view frame n of camera cam.
 func (r *rig) frame(cam int, n uint64) []byte {
@@ -84,10 +86,10 @@ func (r *rig) frame(cam int, n uint64) []byte {
 // info is the event listing herd expects for camera cam's event seq.
 func (r *rig) info(cam int, seq uint64) *wire.EventInfo {
 	id := EventID(r.dev(cam), seq)
-	return &wire.EventInfo{ID: id, Device: r.dev(cam), Account: r.acct(cam), Seq: seq, At: testNow.UnixMilli(), Kind: "motion", ThumbURL: "/v1/events/x/thumbnail"}
+	return &wire.EventInfo{ID: id, Device: r.dev(cam), Account: r.acct(cam), Seq: seq, At: testNow.UnixMilli(), Kind: "motion", ThumbURL: wire.ThumbPath(id)}
 }
 
-// counts returns the non-zero counts of a snapshot.
+// nonZero returns the non-zero counts of a snapshot.
 func nonZero(v Violations) map[Class]int64 {
 	m := map[Class]int64{}
 	for c, n := range v.Counts {

@@ -113,6 +113,9 @@ type Stamp struct {
 	Device  string
 	Seq     uint64
 	At      int64
+	// EventKind is the event's kind as the camera reported it ("motion"),
+	// for thumbnails; empty for frames.
+	EventKind string
 }
 
 // Errors of Open. Each says why a blob is not herd's genuine provenance;
@@ -126,25 +129,28 @@ var (
 
 // Blob layout (big-endian):
 //
-//	0   magic "hrd\x01"
+//	0   magic "hrd\x02"
 //	4   kind (1)
 //	5   total length (4)
 //	9   seq (8)
 //	17  at (8)
 //	25  len(account) (1), account
 //	    len(device) (1), device
+//	    len(event kind) (1), event kind
 //	    filler derived from the stamp
 //	-16 HMAC-SHA256(key, everything before), truncated to 16 bytes
 //
 // The total length is in the header so that a cut blob is reported as
 // truncated rather than as a bad MAC.
 const (
-	magic     = "hrd\x01"
-	fixedHead = 4 + 1 + 4 + 8 + 8 + 1 + 1
+	magic     = "hrd\x02"
+	fixedHead = 4 + 1 + 4 + 8 + 8 + 1 + 1 + 1
 )
 
 // MinSize returns the smallest blob Seal produces for s.
-func MinSize(s Stamp) int { return fixedHead + len(s.Account) + len(s.Device) + MACSize }
+func MinSize(s Stamp) int {
+	return fixedHead + len(s.Account) + len(s.Device) + len(s.EventKind) + MACSize
+}
 
 // Seal appends to dst a blob of exactly max(size, MinSize(s)) bytes carrying
 // s: a header with the stamp, filler derived from the stamp (so the same
@@ -153,8 +159,8 @@ func MinSize(s Stamp) int { return fixedHead + len(s.Account) + len(s.Device) + 
 // beyond growing dst and is safe for concurrent use. Account and Device must
 // be at most 255 bytes (herd/1 identifiers are at most 64).
 func (k *Key) Seal(dst []byte, s Stamp, size int) []byte {
-	if len(s.Account) > 255 || len(s.Device) > 255 {
-		panic("oracle: Seal: account or device longer than 255 bytes")
+	if len(s.Account) > 255 || len(s.Device) > 255 || len(s.EventKind) > 255 {
+		panic("oracle: Seal: account, device or event kind longer than 255 bytes")
 	}
 	n := max(size, MinSize(s))
 	if uint64(n) > 1<<32-1 {
@@ -173,6 +179,8 @@ func (k *Key) Seal(dst []byte, s Stamp, size int) []byte {
 	p += 1 + copy(b[p+1:], s.Account)
 	b[p] = byte(len(s.Device))
 	p += 1 + copy(b[p+1:], s.Device)
+	b[p] = byte(len(s.EventKind))
+	p += 1 + copy(b[p+1:], s.EventKind)
 	fill(b[p:n-MACSize], b[:p])
 
 	st := k.pool.Get().(*macState)
@@ -191,16 +199,16 @@ func (k *Key) Open(b []byte) (Stamp, error) {
 	if err != nil {
 		return Stamp{}, err
 	}
-	return Stamp{Kind: v.kind, Account: string(v.account), Device: string(v.device), Seq: v.seq, At: v.at}, nil
+	return Stamp{Kind: v.kind, Account: string(v.account), Device: string(v.device), Seq: v.seq, At: v.at, EventKind: string(v.eventKind)}, nil
 }
 
 // view is an opened blob whose strings still point into it, so the checks
 // can compare them without allocating.
 type view struct {
-	kind            Kind
-	account, device []byte
-	seq             uint64
-	at              int64
+	kind                       Kind
+	account, device, eventKind []byte
+	seq                        uint64
+	at                         int64
 }
 
 func (k *Key) open(b []byte) (view, error) {
@@ -232,17 +240,44 @@ func (k *Key) open(b []byte) (view, error) {
 	if !ok {
 		return view{}, ErrBadMAC
 	}
-	// The MAC is good, so herd wrote this header; the bounds checks below
-	// only guard against a key that leaked into a hostile writer.
-	v := view{kind: Kind(b[4]), seq: binary.BigEndian.Uint64(b[9:]), at: int64(binary.BigEndian.Uint64(b[17:]))}
-	body := b[25 : len(b)-MACSize]
-	var okA, okD bool
-	v.account, body, okA = lenPrefixed(body)
-	v.device, _, okD = lenPrefixed(body)
-	if !okA || !okD || (v.kind != KindThumb && v.kind != KindFrame) {
+	// The MAC is good, so herd wrote this header; the bounds checks in
+	// header only guard against a key that leaked into a hostile writer.
+	v, ok := header(b)
+	if !ok {
 		return view{}, ErrMalformed
 	}
 	return v, nil
+}
+
+// header reads the stamp of a blob whose magic and length are right,
+// without checking its MAC.
+func header(b []byte) (view, bool) {
+	v := view{kind: Kind(b[4]), seq: binary.BigEndian.Uint64(b[9:]), at: int64(binary.BigEndian.Uint64(b[17:]))}
+	body := b[25 : len(b)-MACSize]
+	var okA, okD, okK bool
+	v.account, body, okA = lenPrefixed(body)
+	v.device, body, okD = lenPrefixed(body)
+	v.eventKind, _, okK = lenPrefixed(body)
+	return v, okA && okD && okK && (v.kind == KindThumb || v.kind == KindFrame)
+}
+
+// foreignSeal reports which other herd run's account a blob that failed
+// its MAC names, when its header is herd's and names one: bytes of an
+// earlier drill against the same backend, sealed under that run's key,
+// which this run cannot check but which are certainly not the viewer's.
+func (k *Key) foreignSeal(b []byte, names *Names) (account string, ok bool) {
+	if len(b) < fixedHead+MACSize || string(b[:len(magic)]) != magic || uint64(len(b)) != uint64(binary.BigEndian.Uint32(b[5:])) {
+		return "", false
+	}
+	v, ok := header(b)
+	if !ok {
+		return "", false
+	}
+	nm, ok := names.Parse(string(v.account))
+	if !ok || !nm.Foreign() || nm.Kind != NameAccount {
+		return "", false
+	}
+	return nm.Text, true
 }
 
 func lenPrefixed(b []byte) (field, rest []byte, ok bool) {

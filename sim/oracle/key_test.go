@@ -19,13 +19,13 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		size     int
 		wantSize int
 	}{
-		{"thumb 1 KiB", Stamp{KindThumb, "acct-0000042", "cam-00000117", 17, 1764412800123}, 1024, 1024},
-		{"frame 64 KiB", Stamp{KindFrame, "acct-1", "cam-9", 1, 1}, 64 << 10, 64 << 10},
-		{"size below minimum", Stamp{KindThumb, "a", "d", 1, 0}, 0, fixedHead + 2 + MACSize},
-		{"exact minimum", Stamp{KindThumb, "a", "d", 1, 0}, fixedHead + 2 + MACSize, fixedHead + 2 + MACSize},
-		{"odd size, filler tail", Stamp{KindThumb, "a", "d", 1, 0}, 1001, 1001},
-		{"longest ids and extremes", Stamp{KindFrame, strings.Repeat("a", 64), strings.Repeat("d/", 32), ^uint64(0), -1}, 10, fixedHead + 128 + MACSize},
-		{"empty ids", Stamp{KindThumb, "", "", 0, 0}, 0, fixedHead + MACSize},
+		{"thumb 1 KiB", Stamp{KindThumb, "acct-0000042", "cam-00000117", 17, 1764412800123, ""}, 1024, 1024},
+		{"frame 64 KiB", Stamp{KindFrame, "acct-1", "cam-9", 1, 1, ""}, 64 << 10, 64 << 10},
+		{"size below minimum", Stamp{KindThumb, "a", "d", 1, 0, ""}, 0, fixedHead + 2 + MACSize},
+		{"exact minimum", Stamp{KindThumb, "a", "d", 1, 0, ""}, fixedHead + 2 + MACSize, fixedHead + 2 + MACSize},
+		{"odd size, filler tail", Stamp{KindThumb, "a", "d", 1, 0, ""}, 1001, 1001},
+		{"longest ids and extremes", Stamp{KindFrame, strings.Repeat("a", 64), strings.Repeat("d/", 32), ^uint64(0), -1, ""}, 10, fixedHead + 128 + MACSize},
+		{"empty ids", Stamp{KindThumb, "", "", 0, 0, ""}, 0, fixedHead + MACSize},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,8 +54,8 @@ func TestSealOpenRoundTrip(t *testing.T) {
 
 func TestSealFillerDiffers(t *testing.T) {
 	k := testKey(t)
-	a := k.Seal(nil, Stamp{KindThumb, "acct-1", "cam-1", 1, 5}, 1024)
-	b := k.Seal(nil, Stamp{KindThumb, "acct-1", "cam-1", 2, 5}, 1024)
+	a := k.Seal(nil, Stamp{KindThumb, "acct-1", "cam-1", 1, 5, ""}, 1024)
+	b := k.Seal(nil, Stamp{KindThumb, "acct-1", "cam-1", 2, 5, ""}, 1024)
 	// Filler starts after the header; distinct stamps must not share it, or a
 	// target could not be told apart from one serving stale content.
 	head := MinSize(Stamp{Account: "acct-1", Device: "cam-1"}) - MACSize
@@ -70,7 +70,7 @@ func TestSealFillerDiffers(t *testing.T) {
 func TestOpenRejects(t *testing.T) {
 	k := testKey(t)
 	other := testKey(t)
-	good := k.Seal(nil, Stamp{KindThumb, "acct-0000001", "cam-00000002", 7, 99}, 512)
+	good := k.Seal(nil, Stamp{KindThumb, "acct-0000001", "cam-00000002", 7, 99, ""}, 512)
 	flip := func(i int, bit byte) []byte { b := bytes.Clone(good); b[i] ^= bit; return b }
 	random := make([]byte, 512)
 	_, _ = rand.NewChaCha8([32]byte{1, 2}).Read(random)
@@ -94,7 +94,7 @@ func TestOpenRejects(t *testing.T) {
 		{"flipped filler bit", flip(300, 0x80), ErrBadMAC},
 		{"flipped seq bit", flip(16, 1), ErrBadMAC},
 		{"flipped account byte", flip(26, 1), ErrBadMAC},
-		{"sealed with another key", other.Seal(nil, Stamp{KindThumb, "acct-0000001", "cam-00000002", 7, 99}, 512), ErrBadMAC},
+		{"sealed with another key", other.Seal(nil, Stamp{KindThumb, "acct-0000001", "cam-00000002", 7, 99, ""}, 512), ErrBadMAC},
 		{"MAC zeroed", append(bytes.Clone(good[:len(good)-MACSize]), make([]byte, MACSize)...), ErrBadMAC},
 	}
 	for _, tt := range tests {
@@ -113,7 +113,7 @@ func TestOpenRejects(t *testing.T) {
 // Every single-bit change anywhere in a blob is rejected.
 func TestOpenRejectsEveryBitFlip(t *testing.T) {
 	k := testKey(t)
-	good := k.Seal(nil, Stamp{KindFrame, "acct-0000001", "cam-00000002", 3, 4}, 200)
+	good := k.Seal(nil, Stamp{KindFrame, "acct-0000001", "cam-00000002", 3, 4, ""}, 200)
 	for i := range len(good) * 8 {
 		b := bytes.Clone(good)
 		b[i/8] ^= 1 << (i % 8)
@@ -129,7 +129,7 @@ func TestKeyFromBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blob := k.Seal(nil, Stamp{KindThumb, "a", "d", 1, 2}, 100)
+	blob := k.Seal(nil, Stamp{KindThumb, "a", "d", 1, 2, ""}, 100)
 	if _, err := k2.Open(blob); err != nil {
 		t.Errorf("a worker's copy of the key cannot open the coordinator's blob: %v", err)
 	}
@@ -177,7 +177,7 @@ func TestSealAllocations(t *testing.T) {
 		t.Skip("sync.Pool drops items under the race detector")
 	}
 	k := testKey(t)
-	st := Stamp{KindThumb, "acct-0000042", "cam-00000117", 17, 1}
+	st := Stamp{KindThumb, "acct-0000042", "cam-00000117", 17, 1, ""}
 	buf := make([]byte, 0, 2048)
 	k.Seal(buf, st, 1024) // fill the pool
 	if n := testing.AllocsPerRun(100, func() { buf = k.Seal(buf[:0], st, 1024) }); n != 0 {
@@ -201,7 +201,7 @@ func FuzzOpen(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	good := k.Seal(nil, Stamp{KindThumb, "acct-1", "cam-1", 1, 2}, 80)
+	good := k.Seal(nil, Stamp{KindThumb, "acct-1", "cam-1", 1, 2, ""}, 80)
 	f.Add([]byte{})
 	f.Add([]byte(magic))
 	f.Add(good)

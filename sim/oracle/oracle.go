@@ -27,17 +27,18 @@ import (
 )
 
 // Fleet is the fleet as herd laid it out. The oracle trusts it, not the
-// target, to say which account owns which camera.
+// target, to say which account owns which camera; cameras are numbered
+// 0..Cameras()-1 and an account owns a contiguous run of them.
 type Fleet interface {
-	// Camera maps a device id to herd's camera index and owning account;
-	// ok is false when herd did not simulate it.
-	Camera(device string) (cam int, account string, ok bool)
-	// Cameras is the number of cameras; indices run from 0 to Cameras()-1.
+	// Names is the run's identifier scheme.
+	Names() *Names
+	// Cameras and Accounts are the fleet's sizes.
 	Cameras() int
-	// Device is the device id of camera index cam.
-	Device(cam int) string
-	// Account is the owning account of camera cam.
-	Account(cam int) string
+	Accounts() int
+	// AccountOf is the account that owns camera cam.
+	AccountOf(cam int) int
+	// CamerasOf is the half-open range of cameras account a owns.
+	CamerasOf(a int) (first, end int)
 }
 
 // Class is a kind of violation.
@@ -99,6 +100,9 @@ type Evidence struct {
 	Device string `json:"device,omitempty"`
 	Event  string `json:"event,omitempty"`
 	Path   string `json:"path,omitempty"` // request path, or "ws:welcome", "ws:ack", ...
+	// JSONPath is where in the response body the data stood
+	// ("$.events[3].device"), for what CheckBody finds.
+	JSONPath string `json:"json_path,omitempty"`
 	// SinceOutageEndS is seconds since the outage ended (negative: before
 	// it ended); nil when no outage end was set yet.
 	SinceOutageEndS *float64 `json:"since_outage_end_s,omitempty"`
@@ -176,6 +180,12 @@ func WithEvidenceCap(n int) Option { return func(o *Oracle) { o.cap = max(n, 0) 
 // WithClock sets the clock that stamps evidence; the default is time.Now.
 func WithClock(now func() time.Time) Option { return func(o *Oracle) { o.now = now } }
 
+// WithAccounts makes the oracle keep books only for the cameras of the
+// accounts for which owns is true: the accounts this process runs (a shard
+// of the fleet). Every other camera's events are still judged by their
+// owner, never by their sequence. The default is every account.
+func WithAccounts(owns func(account int) bool) Option { return func(o *Oracle) { o.owns = owns } }
+
 // noOutage marks outageEnd as unset.
 const noOutage = math.MinInt64
 
@@ -184,11 +194,17 @@ const noOutage = math.MinInt64
 type Oracle struct {
 	key   *Key
 	fleet Fleet
+	names *Names
 	cap   int
 	now   func() time.Time
+	owns  func(account int) bool
 
 	outageEnd atomic.Int64 // Unix ns, or noOutage
 
+	// pos maps a camera to its ledger in cams, -1 for cameras this process
+	// does not run: 4 bytes a camera of the fleet, the ledger only for its
+	// own.
+	pos        []int32
 	cams       []camLedger
 	sentTotal  atomic.Int64
 	ackedTotal atomic.Int64
@@ -210,27 +226,57 @@ func New(key *Key, fleet Fleet, opts ...Option) *Oracle {
 	o := &Oracle{
 		key:   key,
 		fleet: fleet,
+		names: fleet.Names(),
 		cap:   DefaultEvidenceCap,
 		now:   time.Now,
-		cams:  make([]camLedger, fleet.Cameras()),
 	}
 	o.outageEnd.Store(noOutage)
 	for _, opt := range opts {
 		opt(o)
 	}
+	o.pos = make([]int32, fleet.Cameras())
+	n := 0
+	for a := range fleet.Accounts() {
+		first, end := fleet.CamerasOf(a)
+		for cam := first; cam < end; cam++ {
+			o.pos[cam] = -1
+			if o.owns == nil || o.owns(a) {
+				o.pos[cam] = int32(n)
+				n++
+			}
+		}
+	}
+	o.cams = make([]camLedger, n)
 	return o
+}
+
+// ledger is camera cam's books, or nil when this process does not run it.
+func (o *Oracle) ledger(cam int) *camLedger {
+	if cam < 0 || cam >= len(o.pos) || o.pos[cam] < 0 {
+		return nil
+	}
+	return &o.cams[o.pos[cam]]
 }
 
 // SetOutageEnd records when the outage ended (or will end), so evidence can
 // say how long after the reconnect it was observed.
 func (o *Oracle) SetOutageEnd(t time.Time) { o.outageEnd.Store(t.UnixNano()) }
 
-// Sent records that camera cam sent its event seq. Call it before the event
-// is written to the socket: a listing of a seq the ledger has not seen is
-// taken as forged. Re-sending an event changes nothing.
+// Captured records that camera cam captured its event seq (it may be sent
+// later, or never, if the camera's backlog drops it).
+func (o *Oracle) Captured(cam int, seq uint64) {
+	if l := o.ledger(cam); l != nil {
+		l.capture(seq)
+	}
+}
+
+// Sent records that camera cam sends its event seq on a socket. Call it
+// before the event is written: a listing, or an ack, of a seq the ledger
+// has not seen sent is taken as the target's invention. Re-sending an event
+// changes nothing.
 func (o *Oracle) Sent(cam int, seq uint64) {
-	if d := o.cams[cam].send(seq); d > 0 {
-		o.sentTotal.Add(int64(d))
+	if l := o.ledger(cam); l != nil && l.send(seq) {
+		o.sentTotal.Add(1)
 	}
 }
 
@@ -242,11 +288,11 @@ func (o *Oracle) Acked(cam int, seq uint64) {
 		o.lateAcks.Add(1)
 		return
 	}
-	c := &o.cams[cam]
-	if seq == 0 || seq > c.sent.Load() {
+	l := o.ledger(cam)
+	if l == nil || !l.wasSent(seq) {
 		return
 	}
-	if c.ack(seq) {
+	if l.ack(seq) {
 		o.ackedTotal.Add(1)
 	}
 }
@@ -268,17 +314,45 @@ func (o *Oracle) SentCount() int64 { return o.sentTotal.Load() }
 // AckedCount returns how many distinct events the target acknowledged.
 func (o *Oracle) AckedCount() int64 { return o.ackedTotal.Load() }
 
+// CapturedOf returns how many events camera cam captured (0 for a camera
+// this process does not run).
+func (o *Oracle) CapturedOf(cam int) uint64 {
+	if l := o.ledger(cam); l != nil {
+		return l.captured.Load()
+	}
+	return 0
+}
+
+// SomeAcked returns one of camera cam's acknowledged events, picked by u in
+// [0,1): an event its owner really has, for a probe to ask for.
+func (o *Oracle) SomeAcked(cam int, u float64) (seq uint64, ok bool) {
+	l := o.ledger(cam)
+	if l == nil {
+		return 0, false
+	}
+	n := l.ackedCount()
+	if n == 0 {
+		return 0, false
+	}
+	return l.nthAcked(min(int(u*float64(n)), n-1))
+}
+
+// device and account spell camera cam's device id and its owner's account
+// id, for evidence.
+func (o *Oracle) device(cam int) string  { return o.names.Device(cam) }
+func (o *Oracle) account(cam int) string { return o.names.Account(o.fleet.AccountOf(cam)) }
+
 // CheckWelcome checks that the welcome camera cam got names its own device
 // and account; otherwise it reports misaddressed and returns false. The
 // caller has checked that got is a welcome.
 func (o *Oracle) CheckWelcome(cam int, got wire.Message) bool {
-	dev, acct := o.fleet.Device(cam), o.fleet.Account(cam)
+	dev, acct := o.device(cam), o.account(cam)
 	if got.Device == dev && got.Account == acct {
 		return true
 	}
 	owner := ""
-	if _, a, ok := o.fleet.Camera(got.Device); ok {
-		owner = a
+	if c, ok := o.names.ParseDevice(got.Device); ok && c < o.fleet.Cameras() {
+		owner = o.account(c)
 	}
 	o.Report(Evidence{
 		Class: Misaddressed, Viewer: acct, Owner: owner, Device: dev, Path: "ws:welcome",
@@ -287,64 +361,124 @@ func (o *Oracle) CheckWelcome(cam int, got wire.Message) bool {
 	return false
 }
 
+// SecondWelcome reports a welcome that came on a socket already welcomed:
+// herd/1 has one welcome per connection, first; a second one rebinds the
+// camera to whatever it names, behind the device's back.
+func (o *Oracle) SecondWelcome(cam int, got wire.Message) {
+	o.Report(Evidence{
+		Class: Misaddressed, Viewer: o.account(cam), Device: o.device(cam), Path: "ws:welcome",
+		Detail: fmt.Sprintf("camera %s got a second welcome on an open socket, naming device %q of account %q", o.device(cam), got.Device, got.Account),
+	})
+}
+
 // CheckAck checks that id, acknowledged to camera cam, is an event that
-// camera sent, and returns its seq. Otherwise it reports misaddressed and
-// returns false.
+// camera sent on a socket, and returns its seq. Otherwise it reports
+// misaddressed and returns false: an ack for another device's event, for
+// an event the camera captured but never sent (it waits in the camera's
+// backlog, or the backlog dropped it), or for one it never captured.
 func (o *Oracle) CheckAck(cam int, id string) (seq uint64, ok bool) {
-	dev := o.fleet.Device(cam)
 	d, seq, parsed := ParseEventID(id)
-	if parsed && d == dev && seq <= o.cams[cam].sent.Load() {
-		return seq, true
-	}
-	why := "an id this camera never sent"
-	if parsed && d != dev {
-		why = "an event of device " + d
+	why := "an id herd never produces"
+	if parsed {
+		c, isDev := o.names.ParseDevice(d)
+		switch l := o.ledger(cam); {
+		case !isDev || c != cam:
+			why = "an event of device " + d
+		case l == nil:
+			why = "a camera this process does not run"
+		case l.wasSent(seq):
+			return seq, true
+		case seq <= l.captured.Load():
+			why = fmt.Sprintf("an event the camera captured but never sent on any socket (seq %d)", seq)
+		default:
+			why = fmt.Sprintf("an event beyond the %d the camera captured", l.captured.Load())
+		}
 	}
 	o.Report(Evidence{
-		Class: Misaddressed, Viewer: o.fleet.Account(cam), Device: dev, Event: id, Path: "ws:ack",
-		Detail: fmt.Sprintf("camera %s got an ack for %q: %s", dev, id, why),
+		Class: Misaddressed, Viewer: o.account(cam), Device: o.device(cam), Event: id, Path: "ws:ack",
+		Detail: fmt.Sprintf("camera %s got an ack for %q: %s", o.device(cam), id, why),
 	})
 	return 0, false
 }
 
 // CheckListed checks one event of viewer's Events tab from herd's own ids
-// and fleet: an id herd never produced (unknown form or device, or a seq
-// beyond what that camera sent) is forged; an event of a camera another
-// account owns is cross_account; labels (device, account, seq) that
-// disagree with the id are mislabelled. It returns true when the event is
-// clean. It allocates nothing on the clean path.
+// and fleet, the owner first: an event of another account's camera is
+// cross_account whatever else is wrong with it, and so is an event of an
+// earlier herd run's; an id herd never produced (unknown form or device,
+// or a seq that camera never sent) is forged; labels that disagree with the
+// id are mislabelled, or cross_account when they name another account's
+// device or account. Judging the owner before the sequence keeps the class
+// the same whichever process runs the owner's cameras. It returns true when
+// the event is clean, and allocates nothing then.
 func (o *Oracle) CheckListed(viewer string, ev *wire.EventInfo, path string) bool {
+	e, ok := o.judgeListed(viewer, ev, path)
+	if !ok {
+		o.Report(e)
+	}
+	return ok
+}
+
+// Flags reports whether CheckListed would flag ev in viewer's tab, without
+// reporting anything: for a check of the page around it that must not
+// count the same event twice.
+func (o *Oracle) Flags(viewer string, ev *wire.EventInfo) bool {
+	_, ok := o.judgeListed(viewer, ev, "")
+	return !ok
+}
+
+// judgeListed is CheckListed's judgement: the evidence, and false, when ev
+// is not clean.
+func (o *Oracle) judgeListed(viewer string, ev *wire.EventInfo, path string) (Evidence, bool) {
 	dev, seq, ok := ParseEventID(ev.ID)
 	if !ok {
-		o.report(Forged, viewer, "", ev.Device, ev.ID, path, "event id %q is not one herd produces", ev.ID)
-		return false
+		return evid(Forged, viewer, "", ev.Device, ev.ID, path, "event id %q is not one herd produces", ev.ID), false
 	}
-	cam, owner, ok := o.fleet.Camera(dev)
-	if !ok {
-		o.report(Forged, viewer, "", dev, ev.ID, path, "event %q names device %q, which herd did not simulate", ev.ID, dev)
-		return false
+	nm, ok := o.names.Parse(dev)
+	if !ok || nm.Kind != NameDevice || (!nm.Foreign() && nm.Index >= o.fleet.Cameras()) {
+		return evid(Forged, viewer, "", dev, ev.ID, path, "event %q names device %q, which herd did not simulate", ev.ID, dev), false
 	}
-	if sent := o.cams[cam].sent.Load(); seq > sent {
-		o.report(Forged, viewer, owner, dev, ev.ID, path, "event %q is beyond the %d events camera %s sent", ev.ID, sent, dev)
-		return false
+	if nm.Foreign() {
+		return evid(CrossAccount, viewer, "an account of herd run "+nm.Run, dev, ev.ID, path,
+			"account %s was listed event %q of an earlier herd run (%s) against this backend: another account's", viewer, ev.ID, nm.Run), false
 	}
-	if owner != viewer {
-		o.report(CrossAccount, viewer, owner, dev, ev.ID, path, "account %s was listed event %q of %s's camera (labelled account %q)", viewer, ev.ID, owner, ev.Account)
-		return false
+	cam := nm.Index
+	v := o.viewerIndex(viewer)
+	if owner := o.fleet.AccountOf(cam); owner != v {
+		return evid(CrossAccount, viewer, o.names.Account(owner), dev, ev.ID, path,
+			"account %s was listed event %q of %s's camera (labelled account %q)", viewer, ev.ID, o.names.Account(owner), ev.Account), false
 	}
-	if ev.Device != dev || ev.Seq != seq || ev.Account != owner {
-		o.report(Mislabelled, viewer, owner, dev, ev.ID, path, "event %q labelled device %q seq %d account %q", ev.ID, ev.Device, ev.Seq, ev.Account)
-		return false
+	if l := o.ledger(cam); l == nil || !l.wasSent(seq) {
+		captured := uint64(0)
+		if l != nil {
+			captured = l.captured.Load()
+		}
+		return evid(Forged, viewer, viewer, dev, ev.ID, path, "camera %s never sent event %q (it captured %d)", dev, ev.ID, captured), false
 	}
-	return true
+	if ev.Device == dev && ev.Account == viewer && ev.Seq == seq {
+		return Evidence{}, true
+	}
+	for _, label := range [...]string{ev.Device, ev.Account} {
+		if lm, ok := o.names.Parse(label); ok {
+			if owner, ok := o.ownerOf(lm); ok && owner != v {
+				shown := lm.Kind.String() + " " + label
+				if lm.Kind.Secret() {
+					shown = "a " + lm.Kind.String() // never printed
+				}
+				return evid(CrossAccount, viewer, o.ownerName(hit{name: lm, owner: owner}), dev, ev.ID, path,
+					"account %s was listed its event %q labelled with %s of another account", viewer, ev.ID, shown), false
+			}
+		}
+	}
+	return evid(Mislabelled, viewer, viewer, dev, ev.ID, path, "event %q labelled device %q seq %d account %q", ev.ID, ev.Device, ev.Seq, ev.Account), false
 }
 
 // CheckThumb checks a thumbnail viewer fetched for event ev (nil when the
-// fetch was not tied to a listed event): bytes that do not open are forged,
-// a stamp of another account is cross_account, and a stamp of another
-// device or seq than ev's id (or a frame served as a thumbnail) is
-// mislabelled. It returns true when the thumbnail is clean and allocates
-// nothing then.
+// fetch was not tied to a listed event): bytes that do not open are forged
+// (or cross_account, when they are another account's names or an earlier
+// herd run's seal); a stamp of another account is cross_account; a stamp of
+// another device or seq than ev's id, a frame served as a thumbnail, or a
+// time or kind other than ev is listed with, is mislabelled. It returns
+// true when the thumbnail is clean and allocates nothing then.
 func (o *Oracle) CheckThumb(viewer string, ev *wire.EventInfo, body []byte, path string) bool {
 	id := ""
 	if ev != nil {
@@ -352,7 +486,7 @@ func (o *Oracle) CheckThumb(viewer string, ev *wire.EventInfo, body []byte, path
 	}
 	v, err := o.key.open(body)
 	if err != nil {
-		o.report(Forged, viewer, "", "", id, path, "thumbnail of %d bytes for event %q: %v", len(body), id, err)
+		o.unopened(viewer, "", id, body, path, fmt.Sprintf("thumbnail of %d bytes for event %q: %v", len(body), id, err))
 		return false
 	}
 	if string(v.account) != viewer {
@@ -364,14 +498,35 @@ func (o *Oracle) CheckThumb(viewer string, ev *wire.EventInfo, body []byte, path
 		o.report(Mislabelled, viewer, viewer, string(v.device), id, path, "a %s of %s/%d was served as the thumbnail of %q", v.kind, v.device, v.seq, id)
 		return false
 	}
-	if ev != nil {
-		dev, seq, ok := ParseEventID(ev.ID)
-		if !ok || dev != string(v.device) || seq != v.seq {
-			o.report(Mislabelled, viewer, viewer, string(v.device), id, path, "the thumbnail of %s/%d was served for event %q", v.device, v.seq, id)
-			return false
-		}
+	if ev == nil {
+		return true
 	}
-	return true
+	dev, seq, ok := ParseEventID(ev.ID)
+	switch {
+	case !ok || dev != string(v.device) || seq != v.seq:
+		o.report(Mislabelled, viewer, viewer, string(v.device), id, path, "the thumbnail of %s/%d was served for event %q", v.device, v.seq, id)
+	case ev.At != v.at:
+		o.report(Mislabelled, viewer, viewer, string(v.device), id, path, "event %q is listed at %d, but its camera captured it at %d (%+d ms)", id, ev.At, v.at, ev.At-v.at)
+	case ev.Kind != string(v.eventKind):
+		o.report(Mislabelled, viewer, viewer, string(v.device), id, path, "event %q is listed as %q, but its camera saw %q", id, ev.Kind, v.eventKind)
+	default:
+		return true
+	}
+	return false
+}
+
+// unopened judges bytes served as a thumbnail or frame that are not this
+// run's seal: an earlier herd run's seal, or other accounts' names in them,
+// are cross_account; anything else is forged.
+func (o *Oracle) unopened(viewer, device, id string, body []byte, path, forged string) {
+	if acct, ok := o.key.foreignSeal(body, o.names); ok {
+		o.report(CrossAccount, viewer, acct, device, id, path, "account %s was served bytes that an earlier herd run sealed for its account %s", viewer, acct)
+		return
+	}
+	if o.CheckBody(viewer, body, "", path, nil) > 0 {
+		return
+	}
+	o.report(Forged, viewer, "", device, id, path, "%s", forged)
 }
 
 // CheckFrame checks a live-view frame viewer got when asking device:
@@ -382,7 +537,7 @@ func (o *Oracle) CheckThumb(viewer string, ev *wire.EventInfo, body []byte, path
 func (o *Oracle) CheckFrame(viewer, device string, body []byte, path string) bool {
 	v, err := o.key.open(body)
 	if err != nil {
-		o.report(Forged, viewer, "", device, "", path, "frame of %d bytes for device %s: %v", len(body), device, err)
+		o.unopened(viewer, device, "", body, path, fmt.Sprintf("frame of %d bytes for device %s: %v", len(body), device, err))
 		return false
 	}
 	if string(v.account) != viewer {
@@ -401,20 +556,78 @@ func (o *Oracle) CheckFrame(viewer, device string, body []byte, path string) boo
 	return true
 }
 
-// ProbeAnswered records the answer to a deliberate cross-account probe:
-// viewer asked for victimAccount's data at path. A 2xx answer is an idor
-// violation, whatever it carried (detail describes it); any other status is
-// the refusal the contract promises and records nothing.
-func (o *Oracle) ProbeAnswered(viewer, victimAccount, path string, status int, detail string) {
-	if status < 200 || status > 299 {
-		return
+// ProbeResult is what became of a deliberate cross-account probe.
+type ProbeResult uint8
+
+// Probe results.
+const (
+	// ProbeRefused: 3xx, 401, 403 or 404 carrying none of the victim's
+	// data, the refusal the contract promises.
+	ProbeRefused ProbeResult = iota
+	// ProbeAnswered: a success, or a refusal that carried the victim's
+	// data: an idor violation, reported.
+	ProbeAnswered
+	// ProbeShed: 429 or 503, the target shedding load; neither.
+	ProbeShed
+	// ProbeUnexpected: any other status, neither a refusal nor data; the
+	// caller counts it as an error.
+	ProbeUnexpected
+)
+
+// Probe judges the answer to a deliberate cross-account probe: viewer
+// asked for victim's data at path (echo is the request's path and query,
+// which a refusal may repeat). Any 2xx is an idor violation, whatever it
+// carried (an empty page too: the target answered a question about an
+// account the token does not own). A redirect, 401, 403 or 404 is a
+// refusal unless its body or Location carries data of an account other
+// than viewer's (names the request did not carry, or another account's
+// sealed bytes): then it is idor too. Probes never follow redirects.
+func (o *Oracle) Probe(viewer, victim, echo string, status int, location string, body []byte, path string) ProbeResult {
+	what := fmt.Sprintf("status %d with %d bytes", status, len(body))
+	switch {
+	case status >= 200 && status <= 299:
+		o.Report(Evidence{Class: IDOR, Viewer: viewer, Owner: victim, Path: path,
+			Detail: fmt.Sprintf("probe of %s's data answered %s", victim, what)})
+		return ProbeAnswered
+	case status >= 300 && status <= 399, status == 401, status == 403, status == 404:
+		v := o.viewerIndex(viewer)
+		if bv, err := o.key.open(body); err == nil && string(bv.account) != viewer {
+			o.Report(Evidence{Class: IDOR, Viewer: viewer, Owner: string(bv.account), Device: string(bv.device), Path: path,
+				Detail: fmt.Sprintf("probe of %s's data was refused with status %d but carried the sealed %s of %s/%d", victim, status, bv.kind, bv.device, bv.seq)})
+			return ProbeAnswered
+		}
+		for _, part := range [...]struct {
+			where string
+			b     []byte
+		}{{"the Location header", []byte(location)}, {"the body", body}} {
+			if !o.hasForeign(part.b, v, echo) {
+				continue
+			}
+			reported := false
+			o.foreignValues(part.b, v, echo, func(jsonPath string, hits []hit) {
+				if reported {
+					return
+				}
+				reported = true
+				e := o.exposed(IDOR, viewer, hits, path, jsonPath)
+				e.Detail = fmt.Sprintf("probe of %s's data was refused with status %d, but %s carried it: %s", victim, status, part.where, e.Detail)
+				o.Report(e)
+			})
+			return ProbeAnswered
+		}
+		return ProbeRefused
+	case status == 429 || status == 503:
+		return ProbeShed
 	}
-	o.Report(Evidence{Class: IDOR, Viewer: viewer, Owner: victimAccount, Path: path,
-		Detail: fmt.Sprintf("probe of %s's data answered %d: %s", victimAccount, status, detail)})
+	return ProbeUnexpected
 }
 
 func (o *Oracle) report(c Class, viewer, owner, dev, event, path, format string, args ...any) {
-	o.Report(Evidence{Class: c, Viewer: viewer, Owner: owner, Device: dev, Event: event, Path: path, Detail: fmt.Sprintf(format, args...)})
+	o.Report(evid(c, viewer, owner, dev, event, path, format, args...))
+}
+
+func evid(c Class, viewer, owner, dev, event, path, format string, args ...any) Evidence {
+	return Evidence{Class: c, Viewer: viewer, Owner: owner, Device: dev, Event: event, Path: path, Detail: fmt.Sprintf(format, args...)}
 }
 
 // Report records a violation found elsewhere (or by the checks above). An

@@ -99,6 +99,8 @@ func wantOnly(t *testing.T, o *Oracle, want Class) Evidence {
 func TestCheckThumb(t *testing.T) {
 	r := newRig(t)
 	other := testKey(t)
+	earlier := testKey(t)
+	earlierFleet := newTestFleet(earlier, 3, 2)
 	viewer := r.acct(0)
 	ev := r.info(0, 1) // the event the viewer's app asked about: cam 0's event 1
 	good := r.thumb(0, 1)
@@ -119,7 +121,7 @@ func TestCheckThumb(t *testing.T) {
 		{"another account's camera, no listed event", nil, r.thumb(5, 9), CrossAccount, r.acct(5)},
 		{"truncated", ev, good[:512], Forged, ""},
 		{"one bit flipped", ev, flipped, Forged, ""},
-		{"sealed with another key", ev, other.Seal(nil, Stamp{KindThumb, viewer, r.dev(0), 1, 0}, 1024), Forged, ""},
+		{"sealed with another key", ev, other.Seal(nil, Stamp{KindThumb, viewer, r.dev(0), 1, 0, ""}, 1024), Forged, ""},
 		{"empty", ev, nil, Forged, ""},
 		{"random", ev, random, Forged, ""},
 		{"re-labelled: camera 1's blob as camera 0's event", ev, r.thumb(1, 1), Mislabelled, viewer},
@@ -127,6 +129,10 @@ func TestCheckThumb(t *testing.T) {
 		{"re-labelled: another account's blob as the viewer's event", ev, r.thumb(3, 1), CrossAccount, r.acct(3)},
 		{"a live frame served as a thumbnail", ev, r.frame(0, 1), Mislabelled, viewer},
 		{"event id not herd's", &wire.EventInfo{ID: "bogus"}, good, Mislabelled, viewer},
+		{"listed at another time than captured", func() *wire.EventInfo { e := r.info(0, 1); e.At++; return e }(), good, Mislabelled, viewer},
+		{"listed as another kind than seen", func() *wire.EventInfo { e := r.info(0, 1); e.Kind = "package"; return e }(), good, Mislabelled, viewer},
+		{"an earlier run's picture", ev, earlier.Seal(nil, Stamp{Kind: KindThumb, Account: earlierFleet.Account(0), Device: earlierFleet.Device(0), Seq: 1}, 1024), CrossAccount, earlierFleet.Account(0)},
+		{"an error body naming a stranger's device", ev, []byte(`{"error":"event belongs to ` + r.dev(4) + `"}`), CrossAccount, r.acct(4)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,6 +152,8 @@ func TestCheckThumb(t *testing.T) {
 func TestCheckListed(t *testing.T) {
 	r := newRig(t)
 	viewer := r.acct(0)
+	earlierFleet := newTestFleet(testKey(t), 3, 2)
+	earlierInfo := &wire.EventInfo{ID: EventID(earlierFleet.Device(0), 1), Device: earlierFleet.Device(0), Account: earlierFleet.Account(0), Seq: 1}
 	relabel := func(cam int, seq uint64, f func(*wire.EventInfo)) *wire.EventInfo {
 		ev := r.info(cam, seq)
 		f(ev)
@@ -161,23 +169,27 @@ func TestCheckListed(t *testing.T) {
 		{"own event, last sent", r.info(1, 3), "", ""},
 		{"id not herd's", &wire.EventInfo{ID: "evt-1", Device: r.dev(0), Account: viewer, Seq: 1}, Forged, ""},
 		{"leading zero", relabel(0, 1, func(e *wire.EventInfo) { e.ID = r.dev(0) + "/01" }), Forged, ""},
-		{"unknown device", &wire.EventInfo{ID: "cam-99999999/1", Device: "cam-99999999", Account: viewer, Seq: 1}, Forged, ""},
+		{"a camera beyond the fleet", relabel(0, 1, func(e *wire.EventInfo) { e.ID = r.fleet.names.Device(99) + "/1" }), Forged, ""},
+		{"no namespace", relabel(0, 1, func(e *wire.EventInfo) { e.ID = "cam-00000000/1" }), Forged, ""},
 		{"seq beyond what was sent", r.info(0, 4), Forged, r.acct(0)},
-		{"camera that sent nothing", r.info(4, 1), Forged, r.acct(4)},
+		{"captured, never sent", r.info(1, 4), Forged, r.acct(0)},
 		{"another account's event", r.info(2, 1), CrossAccount, r.acct(2)},
+		{"another account's event that camera never sent", r.info(4, 1), CrossAccount, r.acct(4)},
 		{"another account's event labelled as the viewer's", relabel(2, 1, func(e *wire.EventInfo) { e.Account = viewer; e.Device = r.dev(0) }), CrossAccount, r.acct(2)},
+		{"an earlier run's event", earlierInfo, CrossAccount, "an account of herd run " + earlierFleet.names.Namespace()},
 		{"labelled another device", relabel(0, 1, func(e *wire.EventInfo) { e.Device = r.dev(1) }), Mislabelled, viewer},
 		{"labelled another seq", relabel(0, 1, func(e *wire.EventInfo) { e.Seq = 2 }), Mislabelled, viewer},
-		{"labelled another account", relabel(0, 1, func(e *wire.EventInfo) { e.Account = r.acct(2) }), Mislabelled, viewer},
+		{"labelled another account", relabel(0, 1, func(e *wire.EventInfo) { e.Account = r.acct(2) }), CrossAccount, r.acct(2)},
+		{"labelled another account's device", relabel(0, 1, func(e *wire.EventInfo) { e.Device = r.dev(5) }), CrossAccount, r.acct(5)},
+		{"labelled garbage", relabel(0, 1, func(e *wire.EventInfo) { e.Account = "nobody" }), Mislabelled, viewer},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r.o = New(r.key, r.fleet, WithClock(func() time.Time { return testNow }))
 			for cam, n := range []uint64{3, 3, 2} {
-				for seq := range n {
-					r.o.Sent(cam, seq+1)
-				}
+				sendUpTo(r.o, cam, n)
 			}
+			r.o.Captured(1, 4)
 			ok := r.o.CheckListed(viewer, tt.ev, wire.EventsPath(viewer))
 			if ok != (tt.want == "") {
 				t.Errorf("CheckListed = %v, want %v", ok, tt.want == "")
@@ -205,6 +217,7 @@ func TestCheckWelcome(t *testing.T) {
 		{"own device, another account", welcome(r.dev(1), r.acct(2)), Misaddressed},
 		{"another account's device", welcome(r.dev(4), r.acct(4)), Misaddressed},
 		{"unknown device", welcome("cam-x", r.acct(1)), Misaddressed},
+		{"an earlier run's own device", welcome(newTestFleet(testKey(t), 3, 2).Device(1), r.acct(1)), Misaddressed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,7 +243,8 @@ func TestCheckAck(t *testing.T) {
 	}{
 		{"first", EventID(r.dev(1), 1), "", 1},
 		{"last sent", EventID(r.dev(1), 5), "", 5},
-		{"not sent yet", EventID(r.dev(1), 6), Misaddressed, 0},
+		{"captured, never sent", EventID(r.dev(1), 6), Misaddressed, 0},
+		{"never captured", EventID(r.dev(1), 8), Misaddressed, 0},
 		{"another camera's event", EventID(r.dev(0), 1), Misaddressed, 0},
 		{"another account's event", EventID(r.dev(3), 1), Misaddressed, 0},
 		{"not an event id", "ack-1", Misaddressed, 0},
@@ -238,8 +252,9 @@ func TestCheckAck(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r.o = New(r.key, r.fleet, WithClock(func() time.Time { return testNow }))
-			r.o.Sent(1, 5)
-			r.o.Sent(0, 5)
+			sendUpTo(r.o, 1, 5)
+			sendUpTo(r.o, 0, 5)
+			r.o.Captured(1, 7)
 			seq, ok := r.o.CheckAck(1, tt.id)
 			if ok != (tt.want == "") || seq != tt.wantSeq {
 				t.Errorf("CheckAck = %d, %v; want %d, %v", seq, ok, tt.wantSeq, tt.want == "")
@@ -285,21 +300,122 @@ func TestCheckFrame(t *testing.T) {
 	}
 }
 
-func TestProbeAnswered(t *testing.T) {
+func TestProbe(t *testing.T) {
 	r := newRig(t)
+	prober, victim := r.acct(0), r.acct(2)
+	echo := wire.EventsPath(victim) + "?limit=10"
 	tests := []struct {
-		status int
-		want   Class
+		name     string
+		status   int
+		location string
+		body     string
+		want     ProbeResult
+		class    Class
 	}{
-		{200, IDOR}, {204, IDOR}, {403, ""}, {404, ""}, {401, ""}, {500, ""}, {302, ""},
+		{"200", 200, "", `{"events":[]}`, ProbeAnswered, IDOR},
+		{"204", 204, "", "", ProbeAnswered, IDOR},
+		{"403", 403, "", `{"error":"not your account"}`, ProbeRefused, ""},
+		{"403 repeating what was asked", 403, "", `{"error":"` + victim + ` is not yours"}`, ProbeRefused, ""},
+		{"404", 404, "", "", ProbeRefused, ""},
+		{"401", 401, "", "", ProbeRefused, ""},
+		{"302 to a login page", 302, "/login?next=" + echo, "<html>log in</html>", ProbeRefused, ""},
+		{"302 carrying the victim's events", 302, "/login", `{"events":[{"id":"` + r.info(4, 1).ID + `"}]}`, ProbeAnswered, IDOR},
+		{"403 naming the owner's device", 403, "", `{"error":"owned by ` + r.dev(5) + `"}`, ProbeAnswered, IDOR},
+		{"404 carrying the victim's picture", 404, "", string(r.thumb(4, 1)), ProbeAnswered, IDOR},
+		{"redirect to a URL with the victim's token", 307, "/x?t=" + r.fleet.names.UserToken(2), "", ProbeAnswered, IDOR},
+		{"503", 503, "", "", ProbeShed, ""},
+		{"429", 429, "", "", ProbeShed, ""},
+		{"500", 500, "", "", ProbeUnexpected, ""},
+		{"400", 400, "", "", ProbeUnexpected, ""},
 	}
 	for _, tt := range tests {
-		r.o = New(r.key, r.fleet, WithClock(func() time.Time { return testNow }))
-		r.o.ProbeAnswered(r.acct(0), r.acct(2), wire.EventsPath(r.acct(2)), tt.status, "3 events")
-		e := wantOnly(t, r.o, tt.want)
-		if tt.want != "" && (e.Viewer != r.acct(0) || e.Owner != r.acct(2) || !strings.Contains(e.Detail, "3 events")) {
-			t.Errorf("status %d: evidence %+v", tt.status, e)
+		t.Run(tt.name, func(t *testing.T) {
+			r.o = New(r.key, r.fleet, WithClock(func() time.Time { return testNow }))
+			if got := r.o.Probe(prober, victim, echo, tt.status, tt.location, []byte(tt.body), echo); got != tt.want {
+				t.Errorf("Probe = %d, want %d", got, tt.want)
+			}
+			e := wantOnly(t, r.o, tt.class)
+			if tt.class != "" && (e.Viewer != prober || e.Owner == "" || e.Path != echo) {
+				t.Errorf("evidence %+v", e)
+			}
+			if strings.Contains(e.Detail, r.fleet.names.UserToken(2)) {
+				t.Errorf("evidence prints a token: %q", e.Detail)
+			}
+		})
+	}
+}
+
+// Any identifier or secret of another account in a response to a user is
+// that account's data, wherever it stands; the viewer's own, and what the
+// request carried, are not.
+func TestCheckBody(t *testing.T) {
+	r := newRig(t)
+	n := r.fleet.names
+	viewer := r.acct(0)
+	own := r.info(0, 1)
+	earlier := newTestFleet(testKey(t), 3, 2)
+	page := func(extra string) string {
+		b, _ := json.Marshal(wire.EventsPage{Events: []wire.EventInfo{*own}})
+		if extra == "" {
+			return string(b)
 		}
+		return strings.Replace(string(b), `"next"`, extra+`,"next"`, 1)
+	}
+	tests := []struct {
+		name     string
+		body     string
+		echo     string
+		want     int
+		jsonPath string
+		owner    string
+	}{
+		{"a clean page", page(""), "", 0, "", ""},
+		{"the viewer's own secrets", page(`"me":"` + n.UserToken(0) + `","cam":"` + n.DeviceToken(1) + `"`), "", 0, "", ""},
+		{"another account's device id in an extra field", page(`"related":{"device":"` + r.dev(3) + `"}`), "", 1, "$.related.device", r.acct(3)},
+		{"another account's id in a list", page(`"shared_with":["x","` + r.acct(2) + `"]`), "", 1, "$.shared_with[1]", r.acct(2)},
+		{"a device token", page(`"debug":{"k":"token=` + n.DeviceToken(4) + `"}`), "", 1, "$.debug.k", r.acct(4)},
+		{"a user token as a key", page(`"m":{"a":0,"` + n.UserToken(1) + `":1}`), "", 1, "$.m (a key)", n.Account(1)},
+		{"a forged token is not a token", page(`"x":"` + n.DeviceToken(4)[:30] + `00000000000000000000000000"`), "", 0, "", ""},
+		{"an earlier run's device", page(`"x":"` + earlier.Device(1) + `"`), "", 1, "$.x", "an account of herd run " + earlier.names.Namespace()},
+		{"two strangers in one value", page(`"x":"` + r.dev(2) + ` and ` + r.dev(4) + `"`), "", 1, "$.x", r.acct(2)},
+		{"in two values", page(`"x":"` + r.dev(2) + `","y":"` + r.acct(2) + `"`), "", 2, "", ""},
+		{"what the request asked for", `{"error":"` + r.acct(2) + ` is not yours"}`, wire.EventsPath(r.acct(2)), 0, "", ""},
+		{"a text error body", "no access to " + r.dev(3), "", 1, "body", r.acct(3)},
+		{"a truncated JSON body", `{"events":[{"id":"` + r.dev(3), "", 1, "", r.acct(3)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r.o = New(r.key, r.fleet, WithClock(func() time.Time { return testNow }))
+			if got := r.o.CheckBody(viewer, []byte(tt.body), tt.echo, "/p", nil); got != tt.want {
+				t.Fatalf("CheckBody = %d, want %d; evidence %+v", got, tt.want, r.o.Snapshot().Evidence)
+			}
+			v := r.o.Snapshot()
+			if v.Counts[CrossAccount] != int64(tt.want) {
+				t.Errorf("counts %v, want %d cross_account", nonZero(v), tt.want)
+			}
+			for _, e := range v.Evidence {
+				if tt.jsonPath != "" && e.JSONPath != tt.jsonPath {
+					t.Errorf("json_path %q, want %q", e.JSONPath, tt.jsonPath)
+				}
+				if tt.owner != "" && e.Owner != tt.owner {
+					t.Errorf("owner %q, want %q", e.Owner, tt.owner)
+				}
+				for a := range 3 {
+					if strings.Contains(e.Detail, n.UserToken(a)) || strings.Contains(e.Detail, n.DeviceToken(2*a)) {
+						t.Errorf("evidence prints a secret: %q", e.Detail)
+					}
+				}
+			}
+		})
+	}
+	// skip passes over what a check that understood it has reported.
+	r.o = New(r.key, r.fleet)
+	body := page(`"x":"` + r.dev(2) + `"`)
+	if got := r.o.CheckBody(viewer, []byte(body), "", "/p", func(p string) bool { return p == "$.x" }); got != 0 {
+		t.Errorf("CheckBody with skip = %d, want 0", got)
+	}
+	if EventIndex("$.events[12].device") != 12 || EventIndex("$.next") != -1 || EventIndex("$.events[x]") != -1 {
+		t.Error("EventIndex")
 	}
 }
 
@@ -399,7 +515,7 @@ func TestViolationsMergeAndJSON(t *testing.T) {
 // The counts must come out exact.
 func TestConcurrentUse(t *testing.T) {
 	k := testKey(t)
-	fleet := newTestFleet(50, 4)
+	fleet := newTestFleet(k, 50, 4)
 	o := New(k, fleet, WithEvidenceCap(3))
 	const events = 40
 	var wg sync.WaitGroup
@@ -408,12 +524,13 @@ func TestConcurrentUse(t *testing.T) {
 			dev, acct := fleet.Device(cam), fleet.Account(cam)
 			var buf []byte
 			for seq := uint64(1); seq <= events; seq++ {
+				o.Captured(cam, seq)
 				o.Sent(cam, seq)
-				buf = k.Seal(buf[:0], Stamp{KindThumb, acct, dev, seq, 1}, 256)
+				buf = k.Seal(buf[:0], Stamp{KindThumb, acct, dev, seq, 1, "motion"}, 256)
 				if s, ok := o.CheckAck(cam, EventID(dev, seq)); ok && seq%10 != 0 {
 					o.Acked(cam, s) // every tenth event is never acked
 				}
-				ev := wire.EventInfo{ID: EventID(dev, seq), Device: dev, Account: acct, Seq: seq}
+				ev := wire.EventInfo{ID: EventID(dev, seq), Device: dev, Account: acct, Seq: seq, At: 1, Kind: "motion"}
 				if !o.CheckListed(acct, &ev, "p") || !o.CheckThumb(acct, &ev, buf, "p") {
 					t.Errorf("clean event %s flagged", ev.ID)
 				}
@@ -453,10 +570,14 @@ func TestCleanPathAllocations(t *testing.T) {
 		t.Skip("sync.Pool drops items under the race detector")
 	}
 	r := newRig(t)
-	r.o.Sent(0, 1)
+	sendUpTo(r.o, 0, 1)
 	ev := r.info(0, 1)
 	body := r.thumb(0, 1)
 	viewer := r.acct(0)
+	page, _ := json.Marshal(wire.EventsPage{Events: []wire.EventInfo{*ev, *r.info(1, 1)}})
+	if n := testing.AllocsPerRun(200, func() { r.o.CheckBody(viewer, page, "", "p", nil) }); n != 0 {
+		t.Errorf("CheckBody allocates %v times on the clean path", n)
+	}
 	if n := testing.AllocsPerRun(200, func() { r.o.CheckThumb(viewer, ev, body, "p") }); n != 0 {
 		t.Errorf("CheckThumb allocates %v times on the clean path", n)
 	}
@@ -464,7 +585,8 @@ func TestCleanPathAllocations(t *testing.T) {
 		t.Errorf("CheckListed allocates %v times on the clean path", n)
 	}
 	frame := r.frame(0, 1)
-	if n := testing.AllocsPerRun(200, func() { r.o.CheckFrame(viewer, r.dev(0), frame, "p") }); n != 0 {
+	dev := r.dev(0)
+	if n := testing.AllocsPerRun(200, func() { r.o.CheckFrame(viewer, dev, frame, "p") }); n != 0 {
 		t.Errorf("CheckFrame allocates %v times on the clean path", n)
 	}
 	if n := testing.AllocsPerRun(200, func() { r.o.Sent(0, 1); r.o.Acked(0, 1); r.o.CheckAck(0, ev.ID) }); n != 0 {

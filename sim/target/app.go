@@ -104,11 +104,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request, account st
 	if !ok {
 		return
 	}
-	if !s.owns(caller, account) {
+	q := r.URL.Query()
+	// The idor-after bug: a page after a cursor is loaded by the cursor,
+	// and the check that the caller owns the account is on the first page
+	// only.
+	if !s.owns(caller, account) && !(s.faults.Has(IDORAfter) && q.Get("after") != "") {
 		writeError(w, http.StatusForbidden, "not your account")
 		return
 	}
-	q := r.URL.Query()
 	limit := DefaultPageLimit
 	if v := q.Get("limit"); v != "" || q.Has("limit") {
 		n, err := strconv.Atoi(v)
@@ -184,10 +187,29 @@ func (s *Server) handleThumbnail(w http.ResponseWriter, r *http.Request, id stri
 	if !s.faults.Has(IDOR) && !s.ownedBy(w, r, caller, keyEvent+id, "event") {
 		return
 	}
+	thumb := ev.thumb
+	if s.faults.Has(DropThumb) {
+		var ok bool
+		if thumb, ok = s.blobs.get(id); !ok {
+			writeError(w, http.StatusNotFound, "no thumbnail for this event")
+			return
+		}
+	}
+	if s.faults.Has(ThumbCacheKey) {
+		// The bug: the cache key is the path template's {seq}, which
+		// many devices share.
+		key := "thumbs/" + strconv.FormatUint(ev.seq, 10) + ".jpg"
+		now := time.Now()
+		if body, ok := s.thumbs.get(key, now); ok {
+			thumb = body
+		} else {
+			s.thumbs.put(key, thumb, now)
+		}
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(ev.thumb)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(thumb)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(ev.thumb)
+	w.Write(thumb)
 }
 
 // ownedBy checks, through the registry, that the thing under key belongs

@@ -35,11 +35,25 @@ const (
 	// device's abandoned socket is dropped after it reconnected, and a
 	// live-view request is relayed to another device's socket.
 	LiveMisroute Fault = "live-misroute"
+	// ThumbCacheKey: thumbnail bodies are cached under a key made from the
+	// event's sequence number alone, like a CDN path template that forgot
+	// the device (/thumbs/{seq}.jpg): the event, its labels and the
+	// ownership check are right, the picture is whoever's was cached first.
+	ThumbCacheKey Fault = "thumb-cache-key"
+	// DropThumb: thumbnails go to a blob store through a small queue of
+	// their own, apart from the event's row; when a herd fills it the blob
+	// is dropped, while the row is stored and acked, so the event is
+	// listed and its picture is gone.
+	DropThumb Fault = "drop-thumb"
+	// IDORAfter: the Events tab checks that the token owns the account on
+	// its first page only; a request with a cursor loads the page the
+	// cursor points at and trusts that it is the caller's.
+	IDORAfter Fault = "idor-after"
 )
 
 // AllFaults returns every fault the target knows, in a fixed order.
 func AllFaults() []Fault {
-	return []Fault{StaleReply, SharedCacheKey, IDOR, DropAcked, DupOnRetry, LiveMisroute}
+	return []Fault{StaleReply, SharedCacheKey, IDOR, DropAcked, DupOnRetry, LiveMisroute, ThumbCacheKey, DropThumb, IDORAfter}
 }
 
 // Faults is a set of faults. The nil set has none.

@@ -1,9 +1,11 @@
 package target
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +29,8 @@ func TestParseFaults(t *testing.T) {
 		{"live-misroute, stale-reply", "stale-reply,live-misroute", ""},
 		{"idor,idor", "idor", ""},
 		{"stale-reply,drop-acked,dup-on-retry,shared-cache-key,idor,live-misroute", "stale-reply,shared-cache-key,idor,drop-acked,dup-on-retry,live-misroute", ""},
-		{"idor,bogus", "", `unknown fault "bogus" (valid: drop-acked, dup-on-retry, idor, live-misroute, shared-cache-key, stale-reply)`},
+		{"idor-after,drop-thumb,thumb-cache-key", "thumb-cache-key,drop-thumb,idor-after", ""},
+		{"idor,bogus", "", `unknown fault "bogus" (valid: drop-acked, drop-thumb, dup-on-retry, idor, idor-after, live-misroute, shared-cache-key, stale-reply, thumb-cache-key)`},
 	}
 	for _, tc := range tests {
 		got, err := ParseFaults(tc.in)
@@ -44,7 +47,7 @@ func TestParseFaults(t *testing.T) {
 			t.Errorf("String does not round-trip: %q → %v", got.String(), again)
 		}
 	}
-	if len(AllFaults()) != 6 {
+	if len(AllFaults()) != 9 {
 		t.Errorf("AllFaults() = %v", AllFaults())
 	}
 }
@@ -71,6 +74,10 @@ func TestFaults(t *testing.T) {
 		{DropAcked, Config{WriteQueue: 8, WriteCost: time.Millisecond}, dropAckedDrill},
 		{DupOnRetry, Config{}, dupOnRetryDrill},
 		{LiveMisroute, Config{PingInterval: 100 * time.Millisecond, LiveTimeout: 2 * time.Second}, liveMisrouteDrill},
+		{ThumbCacheKey, Config{}, thumbCacheKeyDrill},
+		// A slow store, so that a burst overflows the small blob queue.
+		{DropThumb, Config{WriteQueue: 4096, WriteCost: time.Millisecond}, dropThumbDrill},
+		{IDORAfter, Config{}, idorAfterDrill},
 	}
 	for _, tc := range tests {
 		for _, on := range []bool{false, true} {
@@ -349,6 +356,104 @@ func liveMisrouteDrill(t *testing.T, tt *testTarget) int {
 			t.Errorf("live %s: %d %s", dev, code, body)
 		case code == 504 && !tt.Faults().Has(LiveMisroute):
 			t.Errorf("live %s: 504 with the device online", dev)
+		}
+	}
+	return wrong
+}
+
+// thumbCacheKeyDrill: ten cameras of ten accounts store their event 1;
+// each owner fetches its thumbnail, and must get its own camera's bytes.
+func thumbCacheKeyDrill(t *testing.T, tt *testTarget) int {
+	const n = 10
+	tt.provision(t, fleetOf(n, 1))
+	for i := range n {
+		dev := fmt.Sprintf("cam-%d-0", i)
+		sendAndAck(t, tt.mustDial(t, dev), eventMsg(dev, 1))
+	}
+	wrong := 0
+	for i := range n {
+		dev := fmt.Sprintf("cam-%d-0", i)
+		code, _, body := tt.appDo(t, http.MethodGet, wire.ThumbPath(dev+"/1"), fmt.Sprintf("user-%d", i))
+		if code != http.StatusOK {
+			t.Errorf("%s's thumbnail: %d %s", dev, code, body)
+			continue
+		}
+		if !bytes.Equal(body, eventMsg(dev, 1).Thumb) {
+			wrong++
+		}
+	}
+	return wrong
+}
+
+// dropThumbDrill: ten cameras flush their backlogs at once; every acked
+// event's thumbnail must then be there.
+func dropThumbDrill(t *testing.T, tt *testTarget) int {
+	const devices, backlog = 10, 40
+	tt.provision(t, fleetOf(1, devices))
+	var devs []*device
+	for i := range devices {
+		devs = append(devs, tt.startDevice(t, fmt.Sprintf("cam-0-%d", i)))
+	}
+	for _, d := range devs {
+		go func() {
+			for seq := 1; seq <= backlog; seq++ {
+				if d.send(eventMsg(d.name, seq)) != nil {
+					return
+				}
+			}
+		}()
+	}
+	waitFor(t, "every event answered", 60*time.Second, func() bool {
+		total := 0
+		for _, d := range devs {
+			a, n := d.answered()
+			total += a + n
+		}
+		return total == devices*backlog
+	})
+	// Let the blob queue drain before looking.
+	waitFor(t, "the blob queue to drain", 30*time.Second, func() bool {
+		st := tt.Stats()
+		return (tt.blobs == nil || len(tt.blobs.q) == 0) && st.EventsStored+st.Nacks == devices*backlog
+	})
+	time.Sleep(50 * time.Millisecond) // the last blob being written
+	missing := 0
+	for _, d := range devs {
+		d.mu.Lock()
+		ids := make([]string, 0, len(d.acks))
+		for id := range d.acks {
+			ids = append(ids, id)
+		}
+		d.mu.Unlock()
+		for _, id := range ids {
+			if code, _, _ := tt.appDo(t, http.MethodGet, wire.ThumbPath(id), "user-0"); code != http.StatusOK {
+				missing++
+			}
+		}
+	}
+	return missing
+}
+
+// idorAfterDrill: user-0 asks for acct-1's Events tab with acct-1's own
+// cursor, which acct-1's app got from its first page.
+func idorAfterDrill(t *testing.T, tt *testTarget) int {
+	tt.provision(t, fleetOf(2, 1))
+	c := tt.mustDial(t, "cam-1-0")
+	for seq := 1; seq <= 3; seq++ {
+		sendAndAck(t, c, eventMsg("cam-1-0", seq))
+	}
+	first, ok := tt.tryList(t, "acct-1", "user-1", "?limit=1")
+	if !ok || first.Next == "" {
+		t.Fatalf("acct-1's first page: %+v", first)
+	}
+	wrong := 0
+	for _, q := range []string{"?limit=10", "?limit=10&after=" + url.QueryEscape(first.Next)} {
+		code, _, body := tt.appDo(t, http.MethodGet, wire.EventsPath("acct-1")+q, "user-0")
+		switch {
+		case code == 200:
+			wrong++
+		case code != 403:
+			t.Errorf("acct-1's tab %s as user-0: %d %s, want 403 (or 200 under the fault)", q, code, body)
 		}
 	}
 	return wrong

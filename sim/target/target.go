@@ -54,6 +54,11 @@ const (
 	DefaultWriteCost = 25 * time.Microsecond
 	// DefaultListingTTL is how long an Events-tab response stays cached.
 	DefaultListingTTL = time.Second
+	// DefaultThumbTTL is how long the thumb-cache-key fault's cache keeps a
+	// thumbnail.
+	DefaultThumbTTL = 5 * time.Second
+	// DefaultBlobQueue is the drop-thumb fault's blob queue, in thumbnails.
+	DefaultBlobQueue = 64
 	// DefaultNackRetryAfter is the retry_after_ms a nack asks for.
 	DefaultNackRetryAfter = time.Second
 	// DefaultPageLimit is the page size of an Events-tab call without limit.
@@ -134,6 +139,7 @@ type Stats struct {
 	EventsStored         int64 // events appended to an account's list
 	EventsDuplicate      int64 // resent events recognised and acked without storing again
 	EventsDropped        int64 // acked events the write-behind queue dropped (drop-acked)
+	ThumbsDropped        int64 // thumbnails the blob queue dropped (drop-thumb)
 	Acks                 int64 // acks sent
 	Nacks                int64 // nacks sent
 	AppCalls             int64 // app calls answered, any status
@@ -146,7 +152,7 @@ type Stats struct {
 type counters struct {
 	socketsOpen, connectsAccepted, connectsRefused, connectsUnauthorized atomic.Int64
 	closedBadData, timedOut                                              atomic.Int64
-	eventsStored, eventsDuplicate, eventsDropped, acks, nacks            atomic.Int64
+	eventsStored, eventsDuplicate, eventsDropped, thumbsDropped, acks, nacks atomic.Int64
 	appCalls, appShed, lookupTimeouts, liveRelayed, liveFailed           atomic.Int64
 }
 
@@ -164,7 +170,9 @@ type Server struct {
 	writer   *writer
 	sessions *sessionTable
 	listings *responseCache
-	connects *bucket // nil when unlimited
+	thumbs   *responseCache // the thumb-cache-key fault's
+	blobs    *blobStore     // the drop-thumb fault's; nil without it
+	connects *bucket        // nil when unlimited
 	apps     *bucket
 	cursors  cursorCodec
 	upgrader websocket.Upgrader
@@ -191,6 +199,7 @@ func New(cfg Config) (*Server, error) {
 		store:    newStore(),
 		sessions: newSessionTable(cfg.Faults.Has(LiveMisroute)),
 		listings: newResponseCache(cfg.ListingTTL),
+		thumbs:   newResponseCache(DefaultThumbTTL),
 		quit:     make(chan struct{}),
 	}
 	if s.faults == nil {
@@ -217,7 +226,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.kvs = kv.NewServer(s.lookup, cfg.LookupService)
 	s.kvc = kv.NewClient(s.kvs.Pipe(cfg.LookupConns), cfg.LookupTimeout, s.faults.Has(StaleReply), kv.WithHealthCheck(cfg.LookupHealthCheck))
-	s.writer = newWriter(s.store, cfg.WriteQueue, cfg.WriteCost, &s.stats)
+	if s.faults.Has(DropThumb) {
+		// A blob is bigger than a row: it costs the store four writes.
+		s.blobs = newBlobStore(DefaultBlobQueue, 4*cfg.WriteCost, &s.stats)
+	}
+	s.writer = newWriter(s.store, s.blobs, cfg.WriteQueue, cfg.WriteCost, &s.stats)
 	s.bgWG.Add(1)
 	go s.maintain()
 	return s, nil
@@ -239,6 +252,7 @@ func (s *Server) Stats() Stats {
 		EventsStored:         c.eventsStored.Load(),
 		EventsDuplicate:      c.eventsDuplicate.Load(),
 		EventsDropped:        c.eventsDropped.Load(),
+		ThumbsDropped:        c.thumbsDropped.Load(),
 		Acks:                 c.acks.Load(),
 		Nacks:                c.nacks.Load(),
 		AppCalls:             c.appCalls.Load(),
@@ -299,6 +313,9 @@ func (s *Server) Close() error {
 		s.sessions.closeAll(websocket.CloseGoingAway, "target shutting down")
 		s.sockWG.Wait()
 		s.writer.close()
+		if s.blobs != nil {
+			s.blobs.close()
+		}
 		s.kvc.Close()
 		s.kvs.Close()
 		s.bgWG.Wait()
@@ -322,6 +339,7 @@ func (s *Server) maintain() {
 			s.sessions.pingAll()
 		case now := <-sweep.C:
 			s.listings.sweep(now)
+			s.thumbs.sweep(now)
 		}
 	}
 }

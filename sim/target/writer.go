@@ -21,16 +21,18 @@ type writer struct {
 	q     chan writeItem // the queue itself: its capacity is the modelled queue size
 	cost  time.Duration
 	store *store
+	blobs *blobStore // nil unless the drop-thumb fault is on
 	stats *counters
 	quit  chan struct{}
 	wg    sync.WaitGroup
 }
 
-func newWriter(st *store, size int, cost time.Duration, stats *counters) *writer {
+func newWriter(st *store, blobs *blobStore, size int, cost time.Duration, stats *counters) *writer {
 	w := &writer{
 		q:     make(chan writeItem, size),
 		cost:  cost,
 		store: st,
+		blobs: blobs,
 		stats: stats,
 		quit:  make(chan struct{}),
 	}
@@ -88,6 +90,9 @@ func (w *writer) write(it writeItem) {
 	switch res {
 	case stored:
 		w.stats.eventsStored.Add(1)
+		if w.blobs != nil {
+			w.blobs.offer(it.ev.id, it.ev.thumb)
+		}
 	case duplicate:
 		w.stats.eventsDuplicate.Add(1)
 	}
@@ -100,4 +105,59 @@ func (w *writer) write(it writeItem) {
 func (w *writer) close() {
 	close(w.quit)
 	w.wg.Wait()
+}
+
+// blobStore is the drop-thumb fault's blob store: thumbnails kept apart
+// from their events' rows, written through a small queue of their own by
+// one goroutine at the store's cost per write. The row is acked without
+// waiting for its blob, and a blob the full queue cannot take is dropped.
+type blobStore struct {
+	q     chan blob
+	cost  time.Duration
+	stats *counters
+	mu    sync.RWMutex
+	m     map[string][]byte
+	wg    sync.WaitGroup
+}
+
+type blob struct {
+	id   string
+	data []byte
+}
+
+func newBlobStore(size int, cost time.Duration, stats *counters) *blobStore {
+	b := &blobStore{q: make(chan blob, size), cost: cost, stats: stats, m: map[string][]byte{}}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for it := range b.q {
+			time.Sleep(b.cost)
+			b.mu.Lock()
+			b.m[it.id] = it.data
+			b.mu.Unlock()
+		}
+	}()
+	return b
+}
+
+// offer queues a blob, or drops it when the queue is full.
+func (b *blobStore) offer(id string, data []byte) {
+	select {
+	case b.q <- blob{id, data}:
+	default:
+		b.stats.thumbsDropped.Add(1)
+	}
+}
+
+func (b *blobStore) get(id string) ([]byte, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	d, ok := b.m[id]
+	return d, ok
+}
+
+// close writes what is queued and stops; the writer has stopped offering.
+func (b *blobStore) close() {
+	close(b.q)
+	b.wg.Wait()
 }
