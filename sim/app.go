@@ -307,10 +307,10 @@ func (u *appUser) live(ctx context.Context) {
 // often forget another (only without a cursor, only on a cache miss, only
 // on the list and not on the picture or the camera).
 const (
-	probeList    = iota // the victim's Events tab, first page
-	probeCursor         // the victim's Events tab after a cursor: the victim's own, or the prober's
-	probeThumb          // the thumbnail of an event the victim has, one it fetched moments ago when there is one
-	probeLive           // live view of one of the victim's cameras
+	probeList   = iota // the victim's Events tab, first page
+	probeCursor        // the victim's Events tab after a cursor: the victim's own, or the prober's
+	probeThumb         // the thumbnail of an event the victim has, one it fetched moments ago when there is one
+	probeLive          // live view of one of the victim's cameras
 	probeKinds
 )
 

@@ -350,7 +350,9 @@ func (f *Fleet) dialer(n int) *websocket.Dialer {
 	return f.dialers[(n/DefaultPerSource)%len(f.dialers)]
 }
 
-func (f *Fleet) cell(account int) int { return CellOf(f.layout.AccountID(account), len(f.target.Cells)) }
+func (f *Fleet) cell(account int) int {
+	return CellOf(f.layout.AccountID(account), len(f.target.Cells))
+}
 
 func (f *Fleet) wsURL(account int) string { return f.wsURLs[f.cell(account)] }
 
@@ -371,18 +373,18 @@ type Outcome struct {
 	Shard, Shards int
 	KeyID         string // oracle.Key.ID of the key the fleet sealed with
 	// Run is the run namespace every identifier of the fleet starts with.
-	Run string
-	Policy        string
-	Targets       []string
-	Started       time.Time
-	Ended         time.Time
-	Phases        []PhaseSpan
-	OutageEnds    []time.Time
-	Histograms    map[string]*hdrhistogram.Histogram
-	Counts        map[string]int64
-	Errors        map[string]int64
-	Operations    int64 // connect attempts + events sent + app requests: the denominator of the error rate
-	Curve         Curve
+	Run        string
+	Policy     string
+	Targets    []string
+	Started    time.Time
+	Ended      time.Time
+	Phases     []PhaseSpan
+	OutageEnds []time.Time
+	Histograms map[string]*hdrhistogram.Histogram
+	Counts     map[string]int64
+	Errors     map[string]int64
+	Operations int64 // connect attempts + events sent + app requests: the denominator of the error rate
+	Curve      Curve
 	// AllConnected is how long after Started every camera was first
 	// connected at once; 0 if that never happened.
 	AllConnected time.Duration

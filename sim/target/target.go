@@ -150,10 +150,10 @@ type Stats struct {
 }
 
 type counters struct {
-	socketsOpen, connectsAccepted, connectsRefused, connectsUnauthorized atomic.Int64
-	closedBadData, timedOut                                              atomic.Int64
+	socketsOpen, connectsAccepted, connectsRefused, connectsUnauthorized     atomic.Int64
+	closedBadData, timedOut                                                  atomic.Int64
 	eventsStored, eventsDuplicate, eventsDropped, thumbsDropped, acks, nacks atomic.Int64
-	appCalls, appShed, lookupTimeouts, liveRelayed, liveFailed           atomic.Int64
+	appCalls, appShed, lookupTimeouts, liveRelayed, liveFailed               atomic.Int64
 }
 
 // Server is the reference target. New starts its background machinery
