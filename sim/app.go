@@ -370,7 +370,10 @@ func (u *appUser) maybeProbe(ctx context.Context) {
 	switch f.oracle.Probe(u.id, victim.id, path, st, hdr.Get("Location"), body, path) {
 	case oracle.ProbeRefused:
 		f.m.add(cProbesRefused, 1)
-	case oracle.ProbeShed, oracle.ProbeUnexpected:
+	case oracle.ProbeShed:
+		f.m.add(cProbesShed, 1)
+		f.m.fail(statusErr(st))
+	case oracle.ProbeUnexpected:
 		f.m.fail(statusErr(st))
 	}
 }

@@ -52,12 +52,22 @@ func drill(t *testing.T, cfg target.Config, yaml string, n int, opts ...sim.Opti
 // base, whose admin token is test-admin.
 func drillAt(t *testing.T, base, yaml string, n int, opts ...sim.Option) *sim.Outcome {
 	t.Helper()
-	sc, err := scenarios.Parse(t.Name()+".yaml", []byte(yaml))
+	return drillRun(t, base, yaml, n, newKey(t), opts...)
+}
+
+func newKey(t testing.TB) *oracle.Key {
+	t.Helper()
+	key, err := oracle.NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Fleet.Cameras = n
-	key, err := oracle.NewKey()
+	return key
+}
+
+// layoutOf is the layout a drill of yaml with n cameras runs under key.
+func layoutOf(t testing.TB, yaml string, n int, key *oracle.Key) *sim.Layout {
+	t.Helper()
+	sc, err := scenarios.Parse("t.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +75,18 @@ func drillAt(t *testing.T, base, yaml string, n int, opts ...sim.Option) *sim.Ou
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+// drillRun is drillAt for the run of key.
+func drillRun(t *testing.T, base, yaml string, n int, key *oracle.Key, opts ...sim.Option) *sim.Outcome {
+	t.Helper()
+	sc, err := scenarios.Parse(t.Name()+".yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Fleet.Cameras = n
+	l := layoutOf(t, yaml, n, key)
 	opts = append([]sim.Option{sim.WithRampRate(2000), sim.WithQuietTimeout(5 * time.Second)}, opts...)
 	f, err := sim.New(sc, l, sim.Target{Cells: []string{base}, AdminToken: "test-admin"}, opts...)
 	if err != nil {
@@ -134,8 +156,10 @@ func TestDrillHonestTargetHasNoViolations(t *testing.T) {
 					t.Errorf("%d %s errors on an honest target: %v", n, class, out.Errors)
 				}
 			}
-			if out.Counts[sim.CountProbes] == 0 || out.Counts[sim.CountProbes] != out.Counts[sim.CountProbesRefused] {
-				t.Errorf("probes %d, refused %d: want some, all refused", out.Counts[sim.CountProbes], out.Counts[sim.CountProbesRefused])
+			// A loaded machine times out a registry look-up now and then,
+			// and the target sheds that probe: neither refused nor data.
+			if p, r, s := out.Counts[sim.CountProbes], out.Counts[sim.CountProbesRefused], out.Counts[sim.CountProbesShed]; p == 0 || r == 0 || r+s != p {
+				t.Errorf("probes %d, refused %d, shed %d: want some, all refused or shed", p, r, s)
 			}
 			if out.Counts[sim.CountThumbsChecked] == 0 {
 				t.Error("no thumbnail was checked")
@@ -160,6 +184,10 @@ func TestDrillDetectsEachFault(t *testing.T) {
 	base := scenario("immediate", scenarios.ModeReset, "")
 	misroute := base[:strings.Index(base, "phases:")] + misroutePhases
 	misroute = strings.Replace(misroute, "live: 0.2", "live: 1", 1)
+	// No app opens a thumbnail: only the audit's check of every one can
+	// see that the bytes are a stranger's.
+	noAppThumbs := strings.Replace(base, "thumbnails: 1,", "thumbnails: 0,", 1)
+	moreProbes := strings.Replace(base, "probes: 0.05", "probes: 0.2", 1)
 	cases := []struct {
 		fault target.Fault
 		yaml  string
@@ -175,6 +203,11 @@ func TestDrillDetectsEachFault(t *testing.T) {
 		// flight, and the cameras send them again after reconnecting.
 		{target.DupOnRetry, base, target.Config{WriteCost: 3 * time.Millisecond}, []oracle.Class{oracle.Duplicate}},
 		{target.LiveMisroute, misroute, target.Config{PingInterval: 500 * time.Millisecond}, []oracle.Class{oracle.CrossAccount, oracle.Misaddressed}},
+		{target.ThumbCacheKey, noAppThumbs, target.Config{}, []oracle.Class{oracle.CrossAccount}},
+		// A store slow enough that the blob queue overflows when the herd
+		// flushes its backlogs.
+		{target.DropThumb, base, target.Config{WriteCost: 500 * time.Microsecond}, []oracle.Class{oracle.Lost}},
+		{target.IDORAfter, moreProbes, target.Config{}, []oracle.Class{oracle.IDOR}},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.fault), func(t *testing.T) {

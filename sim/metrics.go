@@ -97,6 +97,7 @@ const (
 	CountAppRequests     = "app_requests"
 	CountProbes          = "probes"
 	CountProbesRefused   = "probes_refused"
+	CountProbesShed      = "probes_shed"
 	CountProbesList      = "probes_list"
 	CountProbesCursor    = "probes_cursor"
 	CountProbesThumb     = "probes_thumbnail"
@@ -123,6 +124,7 @@ const (
 	cAppRequests
 	cProbes
 	cProbesRefused
+	cProbesShed
 	cProbesList
 	cProbesCursor
 	cProbesThumb
@@ -136,7 +138,7 @@ const (
 var countNames = [numCounts]string{
 	CountConnectAttempts, CountConnects, CountEventsCaptured, CountEventsSent, CountEventsResent,
 	CountEventsAcked, CountEventsNacked, CountBacklogDropped, CountAcksUnexpected, CountLiveRequests,
-	CountFramesSent, CountAppRequests, CountProbes, CountProbesRefused, CountProbesList, CountProbesCursor,
+	CountFramesSent, CountAppRequests, CountProbes, CountProbesRefused, CountProbesShed, CountProbesList, CountProbesCursor,
 	CountProbesThumb, CountProbesLive, CountThumbsChecked,
 	CountEventsListed, CountAudited,
 }

@@ -30,6 +30,9 @@ fleet: {cameras: 100, seed: 7}
 camera: {events_per_minute: 30, thumb_bytes: 256, frame_bytes: 512, backlog: 5}
 reconnect: {policy: immediate, base: 1s, cap: 5s, honour_retry_after: true}
 app: {active: 0, surge: 0, probes: 0}
+# The audit's app calls pass the same 50/s bucket: a sample of the
+# thumbnails keeps each size's audit to seconds.
+audit: {thumbnails: 0.05}
 phases:
   - {kind: steady, duration: 2s}
   - {kind: outage, duration: 1s, mode: reset}

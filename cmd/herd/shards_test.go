@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/herd-drill/herd/internal/exitcode"
+	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/sim/target"
 )
 
@@ -142,5 +143,86 @@ func TestMergeRefusesMismatchedInputs(t *testing.T) {
 		if code != exitcode.Usage || !strings.Contains(stderr, tc.want) {
 			t.Errorf("merge %v: exit %d, stderr %q; want exit 2 naming %q", tc.files, code, stderr, tc.want)
 		}
+	}
+}
+
+// A nightly drill against one staging backend is herd's main use: drills of
+// any seed, size, policy or shard layout, and a capacity sweep, all pass on
+// an honest backend that has served the drills before them, each in a run
+// namespace of its own.
+func TestRepeatedDrillsAgainstOneTargetPass(t *testing.T) {
+	t.Setenv("HERD_TEST_AS_HERD", "1")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	url := serveTarget(t, "tok")
+	common := []string{"--target", url, "--admin-token", "tok", "--time-scale", "0.1", "--quiet"}
+	runs := map[string]bool{}
+	check := func(name, file string) {
+		t.Helper()
+		r := readResult(t, file)
+		if r.Verdict != reports.Pass || r.Violations.Total != 0 || r.Audit.FailedAccounts != 0 {
+			t.Errorf("%s: verdict %s, violations %v, reasons %v", name, r.Verdict, r.Violations.Counts, r.Reasons)
+		}
+		if len(r.Run) != 11 || runs[r.Run] {
+			t.Errorf("%s: run namespace %q is not a fresh one (seen: %v)", name, r.Run, runs)
+		}
+		runs[r.Run] = true
+	}
+	for i, args := range [][]string{
+		{"--cameras", "200", "--seed", "1"},
+		{"--cameras", "200", "--seed", "7"},
+		{"--cameras", "300", "--seed", "1", "--policy", "full-jitter"},
+	} {
+		out := filepath.Join(dir, fmt.Sprintf("run-%d.json", i))
+		code, stdout, stderr := herd(t, context.Background(), append(append([]string{"run", "--out", out}, common...), args...)...)
+		if code != exitcode.OK {
+			t.Fatalf("drill %d %v: exit %d\n%s\n%s", i, args, code, stdout, stderr)
+		}
+		check(fmt.Sprintf("drill %d", i), out)
+	}
+
+	// Two shards of one run, after those.
+	keyFile := writeKey(t)
+	startAt := time.Now().Add(4 * time.Second).UTC().Format(time.RFC3339)
+	var outs []string
+	var cmds []*exec.Cmd
+	for i := range 2 {
+		out := filepath.Join(dir, fmt.Sprintf("shard-%d.json", i))
+		outs = append(outs, out)
+		cmd := exec.Command(exe, append([]string{"run", "--shard", fmt.Sprintf("%d/2", i), "--start-at", startAt, "--key-file", keyFile, "--cameras", "200", "--out", out}, common...)...)
+		cmd.Env = append(os.Environ(), "HERD_TEST_AS_HERD=1")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("shard %d: %v", i, err)
+		}
+	}
+	merged := filepath.Join(dir, "merged.json")
+	if code, stdout, stderr := herd(t, context.Background(), append([]string{"merge", "--out", merged}, outs...)...); code != exitcode.OK {
+		t.Fatalf("merge: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	check("two shards", merged)
+
+	// A capacity sweep against the same backend passes at every size.
+	capDir := filepath.Join(dir, "capacity")
+	code, stdout, stderr := herd(t, context.Background(), "capacity", "--cameras", "60,120", "--dir", capDir, "--target", url, "--admin-token", "tok", "--time-scale", "0.1")
+	if code != exitcode.OK {
+		t.Fatalf("capacity: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, n := range []int{60, 120} {
+		check(fmt.Sprintf("capacity at %d", n), filepath.Join(capDir, fmt.Sprintf("cameras-%d.json", n)))
+	}
+	// Reusing a run's key against the same backend would mix its events
+	// with the earlier run's: the drill refuses before it starts.
+	code, _, stderr = herd(t, context.Background(), append([]string{"run", "--key-file", keyFile, "--cameras", "200"}, common...)...)
+	if code != exitcode.Runtime || !strings.Contains(stderr, "make a fresh key") {
+		t.Errorf("a drill reusing a run's key: exit %d, %q; want 1 and the remedy", code, stderr)
 	}
 }
