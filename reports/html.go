@@ -172,7 +172,7 @@ func newHTMLView(r *Result) *htmlView {
 	for _, e := range r.Violations.Evidence {
 		row := evidenceRow{
 			Class: string(e.Class), Viewer: dash(e.Viewer), Owner: dash(e.Owner), Device: dash(e.Device),
-			Event: dash(e.Event), Path: dash(e.Path), Since: "–", Detail: e.Detail,
+			Event: dash(e.Event), Path: dash(evidencePath(e)), Since: "–", Detail: e.Detail,
 			Time: time.UnixMilli(e.AtMs).UTC().Format("15:04:05.000"),
 		}
 		if e.SinceOutageEndS != nil {

@@ -77,7 +77,7 @@ func WriteSummary(w io.Writer, r *Result) error {
 		if e.Event != "" {
 			p.f(", event %s", e.Event)
 		}
-		p.f(", at %s", dash(e.Path))
+		p.f(", at %s", dash(evidencePath(e)))
 		if e.SinceOutageEndS != nil {
 			p.f(", %+.1fs after the outage ended", *e.SinceOutageEndS)
 		}
@@ -181,6 +181,15 @@ func (p *printer) f(format string, args ...any) {
 	if p.err == nil {
 		_, p.err = fmt.Fprintf(p.w, format, args...)
 	}
+}
+
+// evidencePath is where a violation was seen: the request path, and where
+// in its body when the oracle knows.
+func evidencePath(e oracle.Evidence) string {
+	if e.JSONPath == "" {
+		return e.Path
+	}
+	return e.Path + " " + e.JSONPath
 }
 
 func dash(s string) string {
