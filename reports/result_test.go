@@ -274,14 +274,14 @@ func TestMergeCarriesAnAuditThatGaveUp(t *testing.T) {
 	}
 	var out strings.Builder
 	WriteSummary(&out, m)
-	if !strings.Contains(out.String(), "40 accounts could not be listed (gave up: the target stopped answering)") {
+	if !strings.Contains(out.String(), "40 accounts could not be read whole (gave up: the target stopped answering)") {
 		t.Errorf("summary does not say the audit gave up:\n%s", out.String())
 	}
 	var page strings.Builder
 	if err := WriteHTML(&page, m); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(page.String(), "40 accounts could not be listed</span> <span class=\"fail\">(gave up: the target stopped answering)") {
+	if !strings.Contains(page.String(), "40 accounts could not be read whole</span> <span class=\"fail\">(gave up: the target stopped answering)") {
 		t.Error("the HTML report does not say the audit gave up")
 	}
 }

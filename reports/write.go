@@ -103,12 +103,21 @@ func WriteSummary(w io.Writer, r *Result) error {
 	ev := r.Events
 	p.f("\nEvents      captured %d  sent %d  acked %d  resent %d  nacked %d  backlog dropped %d  lost %d\n",
 		ev.Captured, ev.Sent, ev.Acked, ev.Resent, ev.Nacked, ev.BacklogDropped, ev.Lost)
-	p.f("Audit       %d events in %d accounts", r.Audit.Events, r.Audit.Accounts)
+	p.f("Audit       %d events in %d accounts, %d of %d sampled thumbnails checked (sample %s)", r.Audit.Events, r.Audit.Accounts,
+		r.Audit.Thumbnails.Checked, r.Audit.Thumbnails.Listed, formatValue(r.Audit.ThumbnailSample, "ratio"))
 	if !r.Audit.Done {
 		p.f(" (not done)")
 	}
 	if r.Audit.FailedAccounts > 0 {
-		p.f(", %d accounts could not be listed", r.Audit.FailedAccounts)
+		p.f(", %d accounts could not be read whole", r.Audit.FailedAccounts)
+		reasons := make([]string, 0, len(r.Audit.Unread))
+		for why, n := range r.Audit.Unread {
+			reasons = append(reasons, fmt.Sprintf("%s %d", why, n))
+		}
+		sort.Strings(reasons)
+		if len(reasons) > 0 {
+			p.f(" (%s)", strings.Join(reasons, ", "))
+		}
 	}
 	if r.Audit.GaveUp {
 		p.f(" (gave up: the target stopped answering)")
