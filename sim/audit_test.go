@@ -10,7 +10,7 @@ import (
 
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
-	"github.com/herd-drill/herd/sim/target"
+	"github.com/herd-drill/herd/sim/cloud"
 )
 
 // A target that sheds every Events-tab call once the drill's phases are
@@ -18,7 +18,7 @@ import (
 // gives up after its stall time-out, counts the accounts it never read,
 // and the run ends by itself.
 func TestAuditGivesUpOnATargetThatStopsAnswering(t *testing.T) {
-	srv, err := target.New(target.Config{AdminToken: "test-admin"})
+	srv, err := cloud.New(cloud.Config{AdminToken: "test-admin"})
 	if err != nil {
 		t.Fatal(err)
 	}

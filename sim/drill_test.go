@@ -9,8 +9,8 @@ import (
 
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
+	"github.com/herd-drill/herd/sim/cloud"
 	"github.com/herd-drill/herd/sim/oracle"
-	"github.com/herd-drill/herd/sim/target"
 )
 
 // These tests run real drills: a fleet of cameras over loopback sockets
@@ -19,10 +19,10 @@ import (
 // its real mechanism.
 
 // startTarget serves a reference target on a loopback port until the test ends.
-func startTarget(t *testing.T, cfg target.Config) string {
+func startTarget(t *testing.T, cfg cloud.Config) string {
 	t.Helper()
 	cfg.AdminToken = "test-admin"
-	srv, err := target.New(cfg)
+	srv, err := cloud.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func startTarget(t *testing.T, cfg target.Config) string {
 }
 
 // drill runs scenario text (YAML) with n cameras against a fresh target.
-func drill(t *testing.T, cfg target.Config, yaml string, n int, opts ...sim.Option) *sim.Outcome {
+func drill(t *testing.T, cfg cloud.Config, yaml string, n int, opts ...sim.Option) *sim.Outcome {
 	t.Helper()
 	return drillAt(t, startTarget(t, cfg), yaml, n, opts...)
 }
@@ -130,7 +130,7 @@ func violations(out *sim.Outcome) map[oracle.Class]int64 { return out.Violations
 func TestDrillHonestTargetHasNoViolations(t *testing.T) {
 	for _, mode := range []string{scenarios.ModeReset, scenarios.ModeClose, scenarios.ModeSilent} {
 		t.Run(mode, func(t *testing.T) {
-			out := drill(t, target.Config{PingInterval: 300 * time.Millisecond}, scenario("immediate", mode, ""), 200)
+			out := drill(t, cloud.Config{PingInterval: 300 * time.Millisecond}, scenario("immediate", mode, ""), 200)
 			for c, n := range violations(out) {
 				if n != 0 {
 					t.Errorf("%s = %d on an honest target; evidence: %+v", c, n, out.Violations.Evidence)
@@ -189,32 +189,32 @@ func TestDrillDetectsEachFault(t *testing.T) {
 	noAppThumbs := strings.Replace(base, "thumbnails: 1,", "thumbnails: 0,", 1)
 	moreProbes := strings.Replace(base, "probes: 0.05", "probes: 0.2", 1)
 	cases := []struct {
-		fault target.Fault
+		fault cloud.Fault
 		yaml  string
-		cfg   target.Config
+		cfg   cloud.Config
 		want  []oracle.Class // at least one of these fires
 	}{
-		{target.IDOR, base, target.Config{}, []oracle.Class{oracle.IDOR}},
-		{target.SharedCacheKey, base, target.Config{}, []oracle.Class{oracle.CrossAccount}},
+		{cloud.IDOR, base, cloud.Config{}, []oracle.Class{oracle.IDOR}},
+		{cloud.SharedCacheKey, base, cloud.Config{}, []oracle.Class{oracle.CrossAccount}},
 		// A small write-behind queue in front of a slow store overflows when
 		// the herd flushes its backlogs.
-		{target.DropAcked, base, target.Config{WriteQueue: 64, WriteCost: 2 * time.Millisecond}, []oracle.Class{oracle.Lost}},
+		{cloud.DropAcked, base, cloud.Config{WriteQueue: 64, WriteCost: 2 * time.Millisecond}, []oracle.Class{oracle.Lost}},
 		// A store near its capacity acks late, so the outage cuts events in
 		// flight, and the cameras send them again after reconnecting.
-		{target.DupOnRetry, base, target.Config{WriteCost: 3 * time.Millisecond}, []oracle.Class{oracle.Duplicate}},
-		{target.LiveMisroute, misroute, target.Config{PingInterval: 500 * time.Millisecond}, []oracle.Class{oracle.CrossAccount, oracle.Misaddressed}},
-		{target.ThumbCacheKey, noAppThumbs, target.Config{}, []oracle.Class{oracle.CrossAccount}},
+		{cloud.DupOnRetry, base, cloud.Config{WriteCost: 3 * time.Millisecond}, []oracle.Class{oracle.Duplicate}},
+		{cloud.LiveMisroute, misroute, cloud.Config{PingInterval: 500 * time.Millisecond}, []oracle.Class{oracle.CrossAccount, oracle.Misaddressed}},
+		{cloud.ThumbCacheKey, noAppThumbs, cloud.Config{}, []oracle.Class{oracle.CrossAccount}},
 		// A store slow enough that the blob queue overflows when the herd
 		// flushes its backlogs.
-		{target.DropThumb, base, target.Config{WriteCost: 500 * time.Microsecond}, []oracle.Class{oracle.Lost}},
-		{target.IDORAfter, moreProbes, target.Config{}, []oracle.Class{oracle.IDOR}},
+		{cloud.DropThumb, base, cloud.Config{WriteCost: 500 * time.Microsecond}, []oracle.Class{oracle.Lost}},
+		{cloud.IDORAfter, moreProbes, cloud.Config{}, []oracle.Class{oracle.IDOR}},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.fault), func(t *testing.T) {
 			for _, on := range []bool{true, false} {
 				cfg := tc.cfg
 				if on {
-					cfg.Faults = target.Faults{tc.fault: true}
+					cfg.Faults = cloud.Faults{tc.fault: true}
 				}
 				out := drill(t, cfg, tc.yaml, 300)
 				fired := int64(0)
@@ -245,8 +245,8 @@ func TestDrillStaleReplyFiresOnlyUnderAHerd(t *testing.T) {
 	// 1,000 at once queues more than a second of look-ups, so some time out
 	// and shift the pool. The gentle runs stay near a third of the capacity,
 	// so a time-out would need a stall of a whole second.
-	cfg := target.Config{
-		Faults:        target.Faults{target.StaleReply: true},
+	cfg := cloud.Config{
+		Faults:        cloud.Faults{cloud.StaleReply: true},
 		LookupService: 2 * time.Millisecond, LookupTimeout: time.Second,
 	}
 	// Both runs ramp up at 200/s and have the same calm apps (40 polling,

@@ -12,15 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-drill/herd/internal/doubles"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
+	"github.com/herd-drill/herd/sim/cloud"
+	"github.com/herd-drill/herd/sim/internal/doubles"
 	"github.com/herd-drill/herd/sim/oracle"
-	"github.com/herd-drill/herd/sim/target"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
-// These drills put a rewriting proxy (internal/doubles) in front of an
+// These drills put a rewriting proxy (sim/internal/doubles) in front of an
 // honest reference target, to give it the habits of backends the reference
 // target does not have: honest but awkward ones, which must pass, and buggy
 // ones, whose bug must be caught and named right.
@@ -32,7 +32,7 @@ const proxyCameras = 200
 var proxyScenario = strings.Replace(scenario("immediate", scenarios.ModeReset, ""), "probes: 0.05", "probes: 0.2", 1)
 
 // throughProxy serves an honest target behind p and returns p's URL.
-func throughProxy(t *testing.T, cfg target.Config, p *doubles.Proxy) string {
+func throughProxy(t *testing.T, cfg cloud.Config, p *doubles.Proxy) string {
 	t.Helper()
 	base, err := p.Start(startTarget(t, cfg))
 	if err != nil {
@@ -151,7 +151,7 @@ func TestDrillHonestButAwkwardBackendsPass(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var planEnded atomic.Bool
-			base := throughProxy(t, target.Config{}, tc.proxy(&planEnded))
+			base := throughProxy(t, cloud.Config{}, tc.proxy(&planEnded))
 			out := drillAt(t, base, proxyScenario, proxyCameras, sim.WithPlanEnd(func() { planEnded.Store(true) }))
 			clean(t, out)
 			if tc.check != nil {
@@ -400,13 +400,13 @@ func TestDrillCatchesBackendBugsThroughAProxy(t *testing.T) {
 		}},
 	}
 	t.Run("nothing changed", func(t *testing.T) {
-		clean(t, drillAt(t, throughProxy(t, target.Config{}, &doubles.Proxy{}), proxyScenario, proxyCameras))
+		clean(t, drillAt(t, throughProxy(t, cloud.Config{}, &doubles.Proxy{}), proxyScenario, proxyCameras))
 	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			key := newKey(t)
 			l := layoutOf(t, proxyScenario, proxyCameras, key)
-			out := drillRun(t, throughProxy(t, target.Config{}, tc.proxy(l)), proxyScenario, proxyCameras, key)
+			out := drillRun(t, throughProxy(t, cloud.Config{}, tc.proxy(l)), proxyScenario, proxyCameras, key)
 			t.Logf("violations %v", nonZeroCounts(out))
 			if out.Violations.Counts[tc.want] == 0 {
 				t.Errorf("no %s; violations %v", tc.want, nonZeroCounts(out))
@@ -447,7 +447,7 @@ func TestAuditOfAStuckCursorEnds(t *testing.T) {
 				}
 				doubles.EditPage(a, func(p map[string]any) { p["next"], p["more"] = next(), true })
 			}}
-			out := drillRun(t, throughProxy(t, target.Config{}, p), proxyScenario, proxyCameras, key, sim.WithAuditStall(5*time.Second))
+			out := drillRun(t, throughProxy(t, cloud.Config{}, p), proxyScenario, proxyCameras, key, sim.WithAuditStall(5*time.Second))
 			a := out.Audit
 			if !a.Done || a.FailedAccounts != 1 || a.Unread[sim.UnreadCursorStuck] != 1 {
 				t.Errorf("audit %+v: want it done, with one account unread as cursor_stuck", a)
@@ -468,7 +468,7 @@ func TestAuditOfAStuckCursorEnds(t *testing.T) {
 func TestShardedLeakHasTheClassesOfOneProcess(t *testing.T) {
 	// A long TTL: every listing after the first one of its query is
 	// whoever's page was cached first, in every layout.
-	cfg := target.Config{Faults: target.Faults{target.SharedCacheKey: true}, ListingTTL: 10 * time.Minute}
+	cfg := cloud.Config{Faults: cloud.Faults{cloud.SharedCacheKey: true}, ListingTTL: 10 * time.Minute}
 	yaml := scenario("immediate", scenarios.ModeReset, "")
 	classes := func(out []*sim.Outcome) map[oracle.Class]bool {
 		m := map[oracle.Class]bool{}

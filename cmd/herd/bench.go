@@ -14,9 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/herd-drill/herd/internal/floor"
 	"github.com/herd-drill/herd/internal/procstat"
 	"github.com/herd-drill/herd/sim"
+	"github.com/herd-drill/herd/sim/floor"
 	"github.com/herd-drill/herd/sim/oracle"
 )
 

@@ -25,8 +25,8 @@ import (
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
 	"github.com/herd-drill/herd/sim/backoff"
+	"github.com/herd-drill/herd/sim/cloud"
 	"github.com/herd-drill/herd/sim/oracle"
-	"github.com/herd-drill/herd/sim/target"
 )
 
 func init() { subcommands = append(subcommands, newRunCmd) }
@@ -125,7 +125,7 @@ or violations failed, 130 interrupted (partial results are still written).`,
 
 func faultNames() string {
 	var names []string
-	for _, f := range target.AllFaults() {
+	for _, f := range cloud.AllFaults() {
 		names = append(names, string(f))
 	}
 	return strings.Join(names, ", ")
@@ -230,12 +230,12 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	}
 
 	if embedded {
-		faults, err := target.ParseFaults(fl.faults)
+		faults, err := cloud.ParseFaults(fl.faults)
 		if err != nil {
 			return usagef(c, fmt.Errorf("--target-fault: %w", err))
 		}
 		if plan.cells == 0 {
-			url, stop, err := startEmbeddedTarget(target.Config{Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst})
+			url, stop, err := startEmbeddedTarget(cloud.Config{Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst})
 			if err != nil {
 				return err
 			}
@@ -266,7 +266,7 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 			tgt = sim.Target{Cells: g.urls, AdminToken: token}
 		}
 		info.Embedded = true
-		for _, f := range target.AllFaults() {
+		for _, f := range cloud.AllFaults() {
 			if faults.Has(f) {
 				info.Faults = append(info.Faults, string(f))
 			}
@@ -471,13 +471,13 @@ func randomToken() (string, error) {
 
 // startEmbeddedTarget serves the reference target on a loopback port in
 // this process. stop shuts it down and waits for it.
-func startEmbeddedTarget(cfg target.Config) (embedded, func(), error) {
+func startEmbeddedTarget(cfg cloud.Config) (embedded, func(), error) {
 	token, err := randomToken()
 	if err != nil {
 		return embedded{}, nil, err
 	}
 	cfg.AdminToken = token
-	srv, err := target.New(cfg)
+	srv, err := cloud.New(cfg)
 	if err != nil {
 		return embedded{}, nil, err
 	}

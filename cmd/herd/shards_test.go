@@ -13,13 +13,13 @@ import (
 
 	"github.com/herd-drill/herd/internal/exitcode"
 	"github.com/herd-drill/herd/reports"
-	"github.com/herd-drill/herd/sim/target"
+	"github.com/herd-drill/herd/sim/cloud"
 )
 
 // serveTarget runs a reference target on a loopback port until the test ends.
 func serveTarget(t *testing.T, token string) string {
 	t.Helper()
-	srv, err := target.New(target.Config{AdminToken: token})
+	srv, err := cloud.New(cloud.Config{AdminToken: token})
 	if err != nil {
 		t.Fatal(err)
 	}

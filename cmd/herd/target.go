@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/herd-drill/herd/sim/target"
+	"github.com/herd-drill/herd/sim/cloud"
 )
 
 func init() { subcommands = append(subcommands, newTargetCmd) }
@@ -25,7 +25,7 @@ func newTargetCmd() *cobra.Command {
 		adminToken string
 		faults     string
 		cells      int
-		cfg        target.Config
+		cfg        cloud.Config
 	)
 	c := &cobra.Command{
 		Use:   "target",
@@ -63,7 +63,7 @@ with its own file limit, so N cells hold N times the sockets.`,
   herd run --target http://127.0.0.1:8080 --admin-token s3cret   # drill it from another shell`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			fs, err := target.ParseFaults(faults)
+			fs, err := cloud.ParseFaults(faults)
 			if err != nil {
 				return usagef(c, fmt.Errorf("--fault: %w", err))
 			}
@@ -79,7 +79,7 @@ with its own file limit, so N cells hold N times the sockets.`,
 			if cells > 1 {
 				return serveCells(c, cells, listen, adminToken)
 			}
-			srv, err := target.New(cfg)
+			srv, err := cloud.New(cfg)
 			if err != nil {
 				return usagef(c, err)
 			}
@@ -104,12 +104,12 @@ with its own file limit, so N cells hold N times the sockets.`,
 	f.StringVar(&faults, "fault", "", "faults to switch on, comma-separated: stale-reply, shared-cache-key, idor, drop-acked, dup-on-retry, live-misroute")
 	f.Float64Var(&cfg.MaxConnectRate, "max-connect-rate", 0, "token-bucket rate for upgrades, and for app calls, per second (0 = unlimited); refusals get 503 + Retry-After")
 	f.IntVar(&cfg.ConnectBurst, "connect-burst", 0, "token-bucket size (default: the rate, at least 1)")
-	f.DurationVar(&cfg.PingInterval, "ping-interval", target.DefaultPingInterval, "interval of target → device pings; a device silent for two intervals is dropped")
-	f.DurationVar(&cfg.LiveTimeout, "live-timeout", target.DefaultLiveTimeout, "how long a live-view call waits for the device's frame")
-	f.DurationVar(&cfg.LookupTimeout, "lookup-timeout", target.DefaultLookupTimeout, "registry look-up time-out of the cache client (use 250ms when a large fleet runs on the same machine)")
-	f.DurationVar(&cfg.LookupService, "lookup-service", target.DefaultLookupService, "registry server's service time per look-up (sets its capacity)")
-	f.IntVar(&cfg.WriteQueue, "write-queue", target.DefaultWriteQueue, "write-behind queue capacity, in events")
-	f.DurationVar(&cfg.WriteCost, "write-cost", target.DefaultWriteCost, "store's cost per event write (sets the writer's capacity)")
+	f.DurationVar(&cfg.PingInterval, "ping-interval", cloud.DefaultPingInterval, "interval of target → device pings; a device silent for two intervals is dropped")
+	f.DurationVar(&cfg.LiveTimeout, "live-timeout", cloud.DefaultLiveTimeout, "how long a live-view call waits for the device's frame")
+	f.DurationVar(&cfg.LookupTimeout, "lookup-timeout", cloud.DefaultLookupTimeout, "registry look-up time-out of the cache client (use 250ms when a large fleet runs on the same machine)")
+	f.DurationVar(&cfg.LookupService, "lookup-service", cloud.DefaultLookupService, "registry server's service time per look-up (sets its capacity)")
+	f.IntVar(&cfg.WriteQueue, "write-queue", cloud.DefaultWriteQueue, "write-behind queue capacity, in events")
+	f.DurationVar(&cfg.WriteCost, "write-cost", cloud.DefaultWriteCost, "store's cost per event write (sets the writer's capacity)")
 	c.PreRunE = func(c *cobra.Command, _ []string) error {
 		for _, d := range []struct {
 			name string

@@ -1,4 +1,4 @@
-package target
+package cloud
 
 import (
 	"crypto/subtle"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/herd-drill/herd/sim/target/internal/shard"
+	"github.com/herd-drill/herd/sim/cloud/internal/shard"
 	"github.com/herd-drill/herd/sim/wire"
 )
 

@@ -1,4 +1,4 @@
-package target_test
+package cloud_test
 
 import (
 	"context"
@@ -10,14 +10,14 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/herd-drill/herd/sim/target"
+	"github.com/herd-drill/herd/sim/cloud"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
 // Example serves the reference target on a loopback port, provisions one
 // account, connects its camera, stores an event and reads the Events tab.
 func Example() {
-	srv, err := target.New(target.Config{AdminToken: "admin-secret"})
+	srv, err := cloud.New(cloud.Config{AdminToken: "admin-secret"})
 	if err != nil {
 		panic(err)
 	}

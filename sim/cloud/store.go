@@ -1,4 +1,4 @@
-package target
+package cloud
 
 import (
 	"crypto/hmac"
@@ -7,7 +7,7 @@ import (
 	"encoding/binary"
 	"sync"
 
-	"github.com/herd-drill/herd/sim/target/internal/shard"
+	"github.com/herd-drill/herd/sim/cloud/internal/shard"
 )
 
 // event is one stored event. It is never modified once stored.

@@ -1,4 +1,4 @@
-// Package target is herd's reference target: a small in-memory camera cloud
+// Package cloud is herd's reference target: a small in-memory camera cloud
 // that speaks herd/1 (docs/PROTOCOL.md) and can be started with real fault
 // mechanisms, so that herd works out of the box and its detectors can be
 // shown to catch what they claim to catch.
@@ -11,7 +11,7 @@
 // write-behind queue into a sharded in-memory store; Events-tab responses go
 // through a short-lived response cache; live-view requests are routed
 // through a session table. The faults (see Fault) live in those layers.
-package target
+package cloud
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/herd-drill/herd/sim/target/internal/kv"
+	"github.com/herd-drill/herd/sim/cloud/internal/kv"
 )
 
 // Defaults of Config's zero values.

@@ -1,4 +1,4 @@
-package target
+package cloud
 
 import (
 	"bufio"
@@ -27,9 +27,9 @@ import (
 // re-executed) so that the target's RSS is measured alone and each process
 // stays under the machine's 20,000 open files:
 //
-//	go test -run '^$' -bench BenchmarkConnect -benchtime 5000x ./sim/target/
-//	go test -run '^$' -bench BenchmarkEvents -benchtime 100000x ./sim/target/
-//	HERD_BENCH_SOCKETS=19000 go test -run '^$' -bench BenchmarkSocketsHeld -benchtime 1x -timeout 10m ./sim/target/
+//	go test -run '^$' -bench BenchmarkConnect -benchtime 5000x ./sim/cloud/
+//	go test -run '^$' -bench BenchmarkEvents -benchtime 100000x ./sim/cloud/
+//	HERD_BENCH_SOCKETS=19000 go test -run '^$' -bench BenchmarkSocketsHeld -benchtime 1x -timeout 10m ./sim/cloud/
 
 func TestMain(m *testing.M) {
 	if os.Getenv("HERD_TARGET_CHILD") == "1" {

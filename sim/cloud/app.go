@@ -1,4 +1,4 @@
-package target
+package cloud
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/herd-drill/herd/sim/target/internal/kv"
-	"github.com/herd-drill/herd/sim/target/internal/shard"
+	"github.com/herd-drill/herd/sim/cloud/internal/kv"
+	"github.com/herd-drill/herd/sim/cloud/internal/shard"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
