@@ -6,6 +6,15 @@ import (
 	"time"
 )
 
+// curvesOf adds the parts' curves as Merge does.
+func curvesOf(parts ...*Result) Curve {
+	var c Curve
+	for _, p := range parts {
+		c.add(p.Curve)
+	}
+	return c
+}
+
 func TestMergeCurvesCarriesViolationsAndLatencyOverTime(t *testing.T) {
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	f := func(v float64) *float64 { return &v }
@@ -18,7 +27,7 @@ func TestMergeCurvesCarriesViolationsAndLatencyOverTime(t *testing.T) {
 		Start: t0.Add(time.Second), StepMs: 100, Connected: []int64{5}, Connects: []int64{5}, Errors: []int64{1}, Violations: []int64{4},
 		LatencyStepMs: 1000, Latency: map[string]LatencySeries{"ack": {Count: []int64{1, 2}, P50Ms: []*float64{f(20), f(5)}, P99Ms: []*float64{f(90), f(6)}}},
 	}}
-	m := mergeCurves([]Input{{"a", a}, {"b", b}})
+	m := curvesOf(a, b)
 	if want := []int64{0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 4}; !slices.Equal(m.Violations, want) {
 		t.Errorf("violations = %v, want %v: summed on the wall clock", m.Violations, want)
 	}
@@ -35,7 +44,7 @@ func TestMergeCurvesCarriesViolationsAndLatencyOverTime(t *testing.T) {
 
 	// A shard from before the series existed: the merge has none, not zeros.
 	b.Curve.Violations, b.Curve.Latency, b.Curve.LatencyStepMs = nil, nil, 0
-	m = mergeCurves([]Input{{"a", a}, {"b", b}})
+	m = curvesOf(a, b)
 	if m.Violations != nil || m.Latency != nil {
 		t.Errorf("merged with an old shard: violations %v, latency %v; want both absent", m.Violations, m.Latency)
 	}
@@ -48,7 +57,7 @@ func TestMergeCurvesWeighsMediansByCount(t *testing.T) {
 		return &Result{Curve: Curve{Start: t0, StepMs: 100, Connected: []int64{1}, Connects: []int64{0}, Errors: []int64{0}, Violations: []int64{0},
 			LatencyStepMs: 1000, Latency: map[string]LatencySeries{"list": {Count: []int64{n}, P50Ms: []*float64{f(p50)}, P99Ms: []*float64{f(p50)}}}}}
 	}
-	m := mergeCurves([]Input{{"a", shard(3, 10)}, {"b", shard(1, 30)}})
+	m := curvesOf(shard(3, 10), shard(1, 30))
 	if p := m.Latency["list"].P50Ms[0]; p == nil || *p != 15 {
 		t.Errorf("p50 = %v, want 15 (3×10 + 1×30) / 4", show(p))
 	}

@@ -7,15 +7,12 @@ package reports
 import (
 	"fmt"
 	"math"
-	"os"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
@@ -238,8 +235,9 @@ type LatencySeries struct {
 	P99Ms []*float64 `json:"p99_ms"`
 }
 
-// Generator is herd's health during the run: when Saturated, the figures
-// describe herd rather than the target.
+// Generator is herd's own health during the run (herd is the load
+// generator): when Saturated, the figures describe herd rather than the
+// target.
 type Generator struct {
 	Saturated bool   `json:"saturated"`
 	Evidence  string `json:"evidence,omitempty"`
@@ -264,98 +262,8 @@ type Generator struct {
 	// AllConnectedMs is when, after the start, every camera was first
 	// connected at once (0 if never): cameras / this is the connect rate.
 	AllConnectedMs float64 `json:"all_connected_ms"`
-}
-
-// Build makes the Result of outcome o for scenario sc and judges it.
-func Build(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersion string) *Result {
-	yml, err := ScenarioYAML(sc)
-	if err != nil {
-		yml = "" // the scenario's own types always marshal; merge then refuses this result
-	}
-	shards := max(o.Shards, 1)
-	status := ShardOK
-	if o.Interrupted {
-		status = ShardInterrupted
-	}
-	r := &Result{
-		Schema: Schema, HerdVersion: herdVersion, Scenario: o.Scenario, ScenarioSource: o.Source,
-		ScenarioYAML: yml, KeyID: o.KeyID, Run: o.Run,
-		Seed: o.Seed, Cameras: o.Cameras, Accounts: o.Accounts, FleetCameras: max(o.FleetCameras, o.Cameras),
-		Shards: []ShardInfo{{Index: o.Shard, Of: shards, Cameras: o.Cameras, Accounts: o.Accounts, Status: status, PID: os.Getpid()}},
-		Policy: o.Policy, Target: target,
-		Started: o.Started.UTC(), Ended: o.Ended.UTC(), DurationMs: o.Ended.Sub(o.Started).Milliseconds(),
-		Interrupted: o.Interrupted, Counts: o.Counts, Phases: o.Phases, OutageEnds: o.OutageEnds,
-		Latency: map[string]Latency{},
-	}
-	if r.Target.Faults == nil {
-		r.Target.Faults = []string{}
-	}
-	r.Violations = Violations{Counts: map[string]int64{}, Evidence: pickEvidence(o.Violations.Evidence, MaxEvidence)}
-	for _, c := range oracle.Classes() {
-		n := o.Violations.Counts[c]
-		r.Violations.Counts[string(c)] = n
-		r.Violations.Total += n
-	}
-	if r.Violations.Evidence == nil {
-		r.Violations.Evidence = []oracle.Evidence{}
-	}
-	for _, name := range sim.HistogramNames {
-		if name == sim.HistRecovery {
-			continue
-		}
-		r.Latency[name] = latencyOf(o.Histograms[name])
-	}
-	r.Recovery = recoveryOf(o.Affected, o.Recovered, o.Histograms[sim.HistRecovery])
-	r.Recovery.HDR = encode(o.Histograms[sim.HistRecovery])
-	c := o.Counts
-	r.Events = Events{
-		Captured: c[sim.CountEventsCaptured], Sent: c[sim.CountEventsSent], Resent: c[sim.CountEventsResent],
-		Acked: c[sim.CountEventsAcked], Nacked: c[sim.CountEventsNacked], BacklogDropped: c[sim.CountBacklogDropped],
-		Lost: r.Violations.Counts[string(oracle.Lost)],
-	}
-	r.Errors = Errors{ByClass: o.Errors, Operations: o.Operations, Remedies: map[string]string{}}
-	for class, n := range o.Errors {
-		if sim.Shed[class] {
-			r.Errors.Shed += n
-		} else {
-			r.Errors.Total += n
-		}
-		if rem, ok := sim.Remedies[class]; ok && n > 0 {
-			r.Errors.Remedies[class] = rem
-		}
-	}
-	if o.Operations > 0 {
-		r.Errors.Rate = float64(r.Errors.Total) / float64(o.Operations)
-		r.Errors.ShedRate = float64(r.Errors.Shed) / float64(o.Operations)
-	}
-	r.Audit = Audit{
-		Done: o.Audit.Done, Accounts: o.Audit.Accounts, FailedAccounts: o.Audit.FailedAccounts, Unread: o.Audit.Unread,
-		Events: o.Audit.Events, GaveUp: o.Audit.GaveUp, Thumbnails: AuditThumbnails(o.Audit.Thumbnails), ThumbnailSample: o.Audit.ThumbnailSample,
-	}
-	r.Curve = curveOf(o.Curve)
-	g := o.Generator
-	r.Generator = Generator{
-		Saturated: g.Saturated, Evidence: g.Evidence, LagP99Ms: ms(g.LagP99), LagMaxMs: ms(g.LagMax),
-		CPUSeconds: g.CPUSeconds, FileLimit: g.FileLimit, PeakOpenFiles: g.PeakOpenFile,
-		PeakRSSBytes: g.PeakRSS, BaseRSSBytes: g.BaseRSS,
-		PeakHeapBytes: g.PeakHeap, PeakStackBytes: g.PeakStack, AllConnectedMs: ms(o.AllConnected),
-		Processes: 1, PortRange: g.PortRange, PerSourceDest: g.PerSourceDest,
-	}
-	if wall := o.Ended.Sub(o.Started).Seconds(); wall > 0 {
-		r.Generator.CPUShare = g.CPUSeconds / (wall * float64(runtime.NumCPU()))
-	}
-	if o.Cameras > 0 {
-		r.Generator.RSSPerCameraKB = float64(g.PeakRSS-g.BaseRSS) / float64(o.Cameras) / 1024
-	}
-	Judge(r, sc)
-	return r
-}
-
-// ScenarioYAML encodes sc as run: every default, override and time scale
-// applied. scenarios.Parse reads it back.
-func ScenarioYAML(sc *scenarios.Scenario) (string, error) {
-	b, err := yaml.Marshal(sc)
-	return string(b), err
+	// Cores are the machine's cores, for CPUShare.
+	Cores int `json:"cores,omitempty"`
 }
 
 // MaxEvidence is how many evidence records a Result keeps.
@@ -485,8 +393,14 @@ func violationsFail(r *Result) bool { return slices.Contains(r.Reasons, reasonVi
 
 // Judge evaluates sc's thresholds against r and sets the verdict: fail when
 // a threshold fails, when the oracle found any violation (unless the
-// scenario allows them), or when the run was interrupted.
-func Judge(r *Result, sc *scenarios.Scenario) {
+// scenario allows them), when the run was interrupted, when the audit could
+// not read every account, or when a shard failed. A result of several
+// shards is judged as a whole: a shard missing from it fails it too.
+func Judge(r *Result, sc *scenarios.Scenario) { judge(r, sc, len(r.Shards) > 1) }
+
+// judge is Judge; whole says r stands for the whole run (a merge), so that
+// a shard missing from it fails it.
+func judge(r *Result, sc *scenarios.Scenario, whole bool) {
 	r.Thresholds = []ThresholdResult{}
 	r.Reasons = []string{}
 	for _, t := range sc.Thresholds {
@@ -522,7 +436,7 @@ func Judge(r *Result, sc *scenarios.Scenario) {
 	if why := auditReason(r.Audit); why != "" {
 		r.Reasons = append(r.Reasons, why)
 	}
-	r.Reasons = append(r.Reasons, shardReasons(r.Shards, len(r.Shards) > 1)...)
+	r.Reasons = append(r.Reasons, shardReasons(r.Shards, whole)...)
 	sort.Strings(r.Reasons)
 	r.Verdict = Pass
 	if len(r.Reasons) > 0 {

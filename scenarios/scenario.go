@@ -6,6 +6,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Duration is a time.Duration written in scenario files as a Go duration
@@ -306,6 +308,12 @@ func Defaults() *Scenario {
 		Audit: AuditSpec{Thumbnails: 1},
 	}
 }
+
+// Marshal encodes s as scenario YAML, with every default, override and
+// time scale applied: Parse reads it back to the same scenario (a test
+// checks it). Results carry it (scenario_yaml), and workers get their
+// scenario this way.
+func Marshal(s *Scenario) ([]byte, error) { return yaml.Marshal(s) }
 
 // Total is how long the drill's phases last: the sum of each phase's
 // duration times its repeats. It saturates rather than overflows.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/wire"
 )
@@ -59,7 +60,7 @@ func (f *Fleet) newApp(a int) *appUser {
 }
 
 // app returns the app user of account a, one of this fleet's accounts.
-func (f *Fleet) app(a int) *appUser { return f.apps[(a-f.shard)/f.shards] }
+func (f *Fleet) app(a int) *appUser { return f.apps[(a-f.seg.Index)/f.seg.Count] }
 
 // dice returns a deterministic uniform number for the app's next decision.
 // Under busy.
@@ -214,13 +215,13 @@ func (u *appUser) listPages(ctx context.Context, intended time.Time, pages int) 
 		}
 		f.m.record(u.acct, hList, time.Since(intended))
 		if st != http.StatusOK {
-			f.m.fail(statusErr(st))
+			f.m.fail(link.Status(st))
 			f.oracle.CheckBody(u.id, body, path, path, nil)
 			return
 		}
 		var page wire.EventsPage
 		if err := json.Unmarshal(body, &page); err != nil {
-			f.m.fail(eProtocol)
+			f.m.fail(ErrProtocol)
 			f.oracle.CheckBody(u.id, body, path, path, nil)
 			return
 		}
@@ -256,7 +257,7 @@ func (u *appUser) listPages(ctx context.Context, intended time.Time, pages int) 
 func (u *appUser) thumbnail(ctx context.Context, ev *wire.EventInfo) {
 	f := u.f
 	if ev.ThumbURL == "" {
-		f.m.fail(eProtocol)
+		f.m.fail(ErrProtocol)
 		return
 	}
 	start := time.Now()
@@ -266,7 +267,7 @@ func (u *appUser) thumbnail(ctx context.Context, ev *wire.EventInfo) {
 	}
 	f.m.record(u.acct, hThumb, time.Since(start))
 	if st != http.StatusOK {
-		f.m.fail(statusErr(st))
+		f.m.fail(link.Status(st))
 		f.oracle.CheckBody(u.id, body, ev.ThumbURL, ev.ThumbURL, nil)
 		return
 	}
@@ -294,10 +295,10 @@ func (u *appUser) live(ctx context.Context) {
 	case http.StatusOK:
 		f.oracle.CheckFrame(u.id, device, body, path)
 	case http.StatusGatewayTimeout:
-		f.m.fail(eLive504)
+		f.m.fail(ErrLiveUnanswerd)
 		f.oracle.CheckBody(u.id, body, path, path, nil)
 	default:
-		f.m.fail(statusErr(st))
+		f.m.fail(link.Status(st))
 		f.oracle.CheckBody(u.id, body, path, path, nil)
 	}
 }
@@ -372,9 +373,9 @@ func (u *appUser) maybeProbe(ctx context.Context) {
 		f.m.add(cProbesRefused, 1)
 	case oracle.ProbeShed:
 		f.m.add(cProbesShed, 1)
-		f.m.fail(statusErr(st))
+		f.m.fail(link.Status(st))
 	case oracle.ProbeUnexpected:
-		f.m.fail(statusErr(st))
+		f.m.fail(link.Status(st))
 	}
 }
 
@@ -412,14 +413,14 @@ func (f *Fleet) do(ctx context.Context, method, rawURL, token string) (int, []by
 	f.m.add(cAppRequests, 1)
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
 	if err != nil {
-		f.m.fail(eProtocol)
+		f.m.fail(ErrProtocol)
 		return 0, nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := f.httpc.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
-			f.m.fail(classifyNet(err))
+			f.m.fail(link.Net(err))
 		}
 		return 0, nil, nil, err
 	}
@@ -427,7 +428,7 @@ func (f *Fleet) do(ctx context.Context, method, rawURL, token string) (int, []by
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		if ctx.Err() == nil {
-			f.m.fail(classifyNet(err))
+			f.m.fail(link.Net(err))
 		}
 		return 0, nil, nil, err
 	}
@@ -444,16 +445,4 @@ func newAppClient(transport http.RoundTripper) *http.Client {
 		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-}
-
-func statusErr(st int) errID {
-	switch st {
-	case http.StatusUnauthorized:
-		return e401
-	case http.StatusTooManyRequests:
-		return e429
-	case http.StatusServiceUnavailable:
-		return e503
-	}
-	return eHTTPOther
 }

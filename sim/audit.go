@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/wire"
 )
@@ -138,7 +139,7 @@ func (f *Fleet) auditAccount(ctx context.Context, a int, answered func()) accoun
 		}
 		r.thumbs.Listed++
 		if ev.ThumbURL == "" {
-			f.m.fail(eProtocol)
+			f.m.fail(ErrProtocol)
 			r.thumbs.Errors++
 			continue
 		}
@@ -155,7 +156,7 @@ func (f *Fleet) auditAccount(ctx context.Context, a int, answered func()) accoun
 		case oracle.ThumbMissing:
 			r.thumbs.Missing++
 		default:
-			f.m.fail(statusErr(st))
+			f.m.fail(link.Status(st))
 			f.oracle.CheckBody(id, body, ev.ThumbURL, ev.ThumbURL, nil)
 			r.thumbs.Errors++
 		}
@@ -205,13 +206,13 @@ func (f *Fleet) listAll(ctx context.Context, a int, answered func()) (events []w
 			return events, base, why
 		}
 		if st != http.StatusOK {
-			f.m.fail(statusErr(st))
+			f.m.fail(link.Status(st))
 			f.oracle.CheckBody(id, body, path, path, nil)
 			return events, base, "status_" + strconv.Itoa(st)
 		}
 		var page wire.EventsPage
 		if err := json.Unmarshal(body, &page); err != nil {
-			f.m.fail(eProtocol)
+			f.m.fail(ErrProtocol)
 			f.oracle.CheckBody(id, body, path, path, nil)
 			return events, base, UnreadBadPage
 		}
@@ -255,11 +256,11 @@ func (f *Fleet) auditGet(ctx context.Context, rawURL, token string, answered fun
 		case err != nil:
 			why = UnreadUnreachable
 		case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
-			f.m.fail(statusErr(st))
+			f.m.fail(link.Status(st))
 			why = UnreadShed
-			wait = max(wait, retryAfter(hdr.Get("Retry-After")))
+			wait = max(wait, link.RetryAfter(hdr.Get("Retry-After")))
 		case st >= 500:
-			f.m.fail(statusErr(st))
+			f.m.fail(link.Status(st))
 			why = "status_" + strconv.Itoa(st)
 		default:
 			answered()

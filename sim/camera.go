@@ -1,32 +1,17 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"math"
-	"net"
-	"net/http"
-	"strconv"
 	"sync"
-	"syscall"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim/backoff"
+	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/wire"
-)
-
-// Timing of a camera's socket.
-const (
-	dialTimeout    = 10 * time.Second // TCP connect + upgrade
-	welcomeTimeout = 10 * time.Second // upgrade to welcome
-	writeTimeout   = 10 * time.Second // one frame
-	pongTimeout    = time.Second      // a pong, when another frame is being written
 )
 
 // pend is an event sent and not yet acknowledged.
@@ -44,12 +29,14 @@ type capture struct {
 	resend    bool
 }
 
-// camera is one simulated camera. It owns no goroutine while it waits:
-// the scheduler runs its tick when something falls due, a dial worker
-// connects it, and while it is connected one reader goroutine reads its
-// socket. mu guards the camera's state and orders its socket's writes (one
-// writer at a time); pmu guards what the reader settles on acks: pending,
-// backlog, firstAck, connected. Lock order: mu, then pmu.
+// camera is one simulated camera: a state machine that talks to its
+// connection through the device-channel seam (sim/link), whatever the
+// transport. It owns no goroutine while it waits: the scheduler runs its
+// tick when something falls due, a dial worker connects it, and while it
+// is connected its transport hands it what the target sends (link.Handler).
+// mu guards the camera's state and orders its connection's writes (one
+// writer at a time); pmu guards what acks settle: pending, backlog,
+// firstAck, connected. Lock order: mu, then pmu.
 type camera struct {
 	f       *Fleet
 	idx     int // in the layout
@@ -61,9 +48,9 @@ type camera struct {
 	wakeAt time.Time
 
 	mu             sync.Mutex
-	conn           *websocket.Conn
-	abandoned      *websocket.Conn // a silent outage's socket, left open on purpose
-	dialing        bool            // queued for or in a dial worker
+	conn           link.Conn
+	abandoned      link.Conn // a silent outage's connection, left open on purpose
+	dialing        bool      // queued for or in a dial worker
 	stopped        bool
 	quietSignalled bool
 	seq            uint32
@@ -167,7 +154,21 @@ func (c *camera) dial(ctx context.Context) {
 	c.mu.Unlock()
 
 	f.m.add(cConnectAttempts, 1)
-	conn, hint, err := c.handshake(ctx)
+	conn, welcome, err := f.link.Dial(ctx, c.link(), c)
+	var hint time.Duration
+	if err != nil && ctx.Err() == nil {
+		f.m.fail(link.ClassOf(err))
+		var lf *link.Failure
+		if errors.As(err, &lf) {
+			hint = lf.RetryAfter
+		}
+	}
+	if err == nil {
+		// A welcome that names another device or account is a violation,
+		// and the camera carries on the way firmware does: the oracle
+		// then follows where its events end up.
+		f.oracle.CheckWelcome(c.idx, welcome)
+	}
 
 	c.mu.Lock()
 	c.dialing = false
@@ -187,9 +188,15 @@ func (c *camera) dial(ctx context.Context) {
 	f.sched.at(c, now)
 }
 
-// install makes conn the camera's socket: it measures the connect, starts
-// the reader, and puts unacknowledged events first in line. Under mu.
-func (c *camera) install(conn *websocket.Conn, intended, now time.Time) {
+// link is who the camera is, for its transport.
+func (c *camera) link() link.Camera {
+	f := c.f
+	return link.Camera{Index: c.idx, Nth: c.nth, Cell: f.cell(c.account), Device: f.layout.Device(c.idx), Token: f.layout.DeviceToken(c.idx)}
+}
+
+// install makes conn the camera's connection: it measures the connect and
+// puts unacknowledged events first in line. Under mu.
+func (c *camera) install(conn link.Conn, intended, now time.Time) {
 	f := c.f
 	f.m.record(c.idx, hConnect, now.Sub(intended))
 	f.m.add(cConnects, 1)
@@ -203,7 +210,8 @@ func (c *camera) install(conn *websocket.Conn, intended, now time.Time) {
 	c.upSince = now
 	c.pmu.Lock()
 	c.connected = now.UnixNano()
-	// Events sent on the old socket and never acknowledged go again first.
+	// Events sent on the old connection and never acknowledged go again
+	// first.
 	if len(c.pending) > 0 {
 		resend := make([]capture, 0, len(c.pending)+len(c.backlog))
 		for _, p := range c.pending {
@@ -216,16 +224,10 @@ func (c *camera) install(conn *websocket.Conn, intended, now time.Time) {
 	// something to deliver; otherwise it would measure the event rate.
 	c.firstAck = len(c.backlog) > 0
 	c.pmu.Unlock()
-	f.readers.Add(1)
-	conn.SetPingHandler(func(data string) error {
-		f.inbox <- inbound{conn: conn, ping: data}
-		return nil
-	})
-	go c.read(conn)
 }
 
-// stop ends the camera at the end of the run: it hangs up its sockets and
-// lets the fleet stop waiting for it.
+// stop ends the camera at the end of the run: it hangs up its connections
+// and lets the fleet stop waiting for it.
 func (c *camera) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -238,8 +240,9 @@ func (c *camera) stop() {
 		c.abandoned = nil
 	}
 	if c.conn != nil {
-		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		c.forget(false)
+		conn := c.conn
+		c.forget()
+		conn.Close()
 	}
 	if !c.quietSignalled {
 		c.quietSignalled = true
@@ -346,8 +349,7 @@ func (c *camera) flush(now time.Time) {
 		c.pending = append(c.pending, pend{seq: ev.seq, at: ev.at, intended: intended})
 		c.pmu.Unlock()
 		if err := c.sendEvent(ev); err != nil {
-			c.conn.Close()
-			return
+			return // the transport closed the connection: it reports it lost
 		}
 	}
 }
@@ -398,19 +400,17 @@ func (c *camera) sendFrame(req string) {
 	f.scratch.Put(sc)
 }
 
-// scratch is the buffers a camera borrows to build one frame (the sealed
-// blob and the encoded frame) or to read one message (in). Cameras share
-// them through a pool, since a camera writes and reads rarely and briefly.
+// scratch is the buffers a camera borrows to build one message: the sealed
+// blob and the encoded message. Cameras share them through a pool, since a
+// camera writes rarely and briefly.
 type scratch struct {
 	blob, frame []byte
-	in          bytes.Buffer
 }
 
 func (c *camera) write(frame []byte) error {
-	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	err := c.conn.WriteMessage(websocket.TextMessage, frame)
+	err := c.conn.Send(frame)
 	if err != nil {
-		c.f.m.fail(classifyNet(err))
+		c.f.m.fail(link.ClassOf(err))
 	}
 	return err
 }
@@ -436,52 +436,6 @@ func (c *camera) isQuiet() bool {
 	return len(c.pending) == 0 && len(c.backlog) == 0
 }
 
-// handshake dials, upgrades and reads the welcome. On failure it returns
-// the error and the target's hint (Retry-After), if any.
-func (c *camera) handshake(ctx context.Context) (*websocket.Conn, time.Duration, error) {
-	f := c.f
-	hdr := http.Header{"Authorization": {"Bearer " + f.layout.DeviceToken(c.idx)}}
-	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	conn, resp, err := f.dialer(c.nth).DialContext(dctx, f.wsURL(c.account), hdr)
-	cancel()
-	if resp != nil && resp.Body != nil {
-		resp.Body.Close()
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, 0, err
-		}
-		if resp != nil {
-			f.m.fail(statusErr(resp.StatusCode))
-			return nil, retryAfter(resp.Header.Get("Retry-After")), err
-		}
-		f.m.fail(classifyNet(err))
-		return nil, 0, err
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(welcomeTimeout))
-	_, b, err := conn.ReadMessage()
-	if err != nil {
-		f.m.fail(classifyNet(err))
-		conn.Close()
-		return nil, 0, err
-	}
-	m, err := wire.Decode(b)
-	if err == nil && m.Type != wire.TypeWelcome {
-		err = errors.New("first frame is not a welcome")
-	}
-	if err != nil {
-		f.m.fail(eProtocol)
-		conn.Close()
-		return nil, 0, err
-	}
-	// A welcome that names another device or account is a violation, and
-	// the camera carries on the way firmware does: the oracle then follows
-	// where its events end up.
-	f.oracle.CheckWelcome(c.idx, m)
-	_ = conn.SetReadDeadline(time.Time{})
-	return conn, 0, nil
-}
-
 // backoffDelay is the policy's next delay, folded with a target's hint.
 func (c *camera) backoffDelay(hint time.Duration) time.Duration {
 	p := c.f.policy
@@ -492,17 +446,19 @@ func (c *camera) backoffDelay(hint time.Duration) time.Duration {
 	return d
 }
 
-// lost handles a socket the target closed or that broke. Under mu; it
+// lost handles a connection the target closed or that broke. Under mu; it
 // returns the delay before reconnecting.
 func (c *camera) lost(err error) time.Duration {
 	f := c.f
 	up := time.Since(c.upSince)
-	c.forget(false)
+	conn := c.conn
+	c.forget()
+	conn.Close()
 	f.policy.Connected(&c.bo, up)
-	e := classifyNet(err)
-	f.m.fail(e)
+	class := link.ClassOf(err)
+	f.m.fail(class)
 	d := c.backoffDelay(0)
-	if e == e1013 {
+	if class == link.ErrClose1013 {
 		d = f.policy.Closed(d, wire.CloseTryAgainLater)
 	}
 	return d
@@ -511,95 +467,29 @@ func (c *camera) lost(err error) time.Duration {
 // drop takes the camera offline the way the outage mode says. Under mu.
 func (c *camera) drop(mode string) {
 	conn := c.conn
-	switch mode {
-	case scenarios.ModeSilent:
-		// Stop reading (so no pongs) and writing; leave the socket open.
+	c.forget()
+	conn.Drop(mode)
+	if mode == scenarios.ModeSilent {
+		// Left open, unanswered, for the target to notice; hung up at the
+		// end of the run, or when the next silent outage leaves another.
 		if c.abandoned != nil {
 			c.abandoned.Close()
 		}
 		c.abandoned = conn
-		_ = conn.SetReadDeadline(time.Now())
-	case scenarios.ModeClose:
-		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseGoingAway, "camera offline"), time.Now().Add(time.Second))
-	default:
-		if tc, ok := conn.NetConn().(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // close sends RST
-		}
 	}
-	c.forget(mode == scenarios.ModeSilent)
 }
 
-// forget drops the current socket; its reader ends by itself and finds
-// that the camera has moved on. Under mu.
-func (c *camera) forget(keepOpen bool) {
-	if !keepOpen {
-		c.conn.Close()
-	}
+// forget drops the current connection from the camera's state. Under mu.
+func (c *camera) forget() {
 	c.conn = nil
 	c.f.m.connected.Add(-1)
 }
 
-// read is the connection's reader. It only reads: the fleet's handlers
-// (a fixed pool) handle each message while the reader waits, so a camera's
-// messages are still handled one at a time and in order, and they answer
-// pings. A parked reader is herd's largest cost per camera, and this keeps
-// it at the runtime's smallest stack (2 KB): the deeper paths of handling
-// a message, or gorilla's default ping handler writing its pong, would
-// grow it to 4–8 KB for the rest of the socket's life (the runtime shrinks
-// a stack only when a quarter of it is in use), and a goroutine per message
-// or per pong piles up thousands of grown stacks when the CPU is short.
-func (c *camera) read(conn *websocket.Conn) {
-	done := make(chan struct{})
-	for {
-		_, r, err := conn.NextReader()
-		if err != nil {
-			c.readFailed(conn, err)
-			c.f.readers.Done()
-			return
-		}
-		c.f.inbox <- inbound{c: c, conn: conn, r: r, done: done}
-		<-done
-	}
-}
+var _ link.Handler = (*camera)(nil)
 
-// inbound is a handler's job: a message to handle, then done signalled,
-// or (done nil) a ping to answer.
-type inbound struct {
-	c    *camera
-	conn *websocket.Conn
-	r    io.Reader
-	ping string
-	done chan struct{}
-}
-
-// DefaultHandlers is how many goroutines handle the messages the cameras'
-// readers read.
-const DefaultHandlers = 64
-
-// handleInbox runs the handlers until the inbox closes.
-func (f *Fleet) handleInbox(wg *sync.WaitGroup) {
-	for range DefaultHandlers {
-		wg.Go(func() {
-			for in := range f.inbox {
-				if in.done == nil {
-					// A camera's frame write that a slow target holds up
-					// holds up its pong too: waiting at most pongTimeout
-					// keeps one stuck socket from stalling every camera's
-					// messages.
-					_ = in.conn.WriteControl(websocket.PongMessage, []byte(in.ping), time.Now().Add(pongTimeout))
-					continue
-				}
-				in.c.handle(in.conn, in.r)
-				in.done <- struct{}{}
-			}
-		})
-	}
-}
-
-// readFailed handles the end of a socket's reader: unless herd dropped or
-// replaced the socket itself, the camera lost it and reconnects.
-func (c *camera) readFailed(conn *websocket.Conn, err error) {
+// Lost is the transport saying that conn ended: unless herd dropped or
+// replaced it itself, the camera lost it and reconnects.
+func (c *camera) Lost(conn link.Conn, err error) {
 	f := c.f
 	c.mu.Lock()
 	if c.conn != conn || c.stopped {
@@ -611,20 +501,14 @@ func (c *camera) readFailed(conn *websocket.Conn, err error) {
 	f.sched.at(c, time.Now())
 }
 
-// handle settles one message from the target: acks and nacks, and live
+// Message settles one message from the target: acks and nacks, and live
 // requests answered (under mu, so the camera's writes stay one at a time).
-// It runs on a handler, so it must not wait long.
-func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
+// It runs on the transport's handlers, so it must not wait long.
+func (c *camera) Message(conn link.Conn, msg []byte) {
 	f := c.f
-	sc := f.scratch.Get().(*scratch)
-	defer f.scratch.Put(sc)
-	sc.in.Reset()
-	if _, err := sc.in.ReadFrom(r); err != nil {
-		return // the reader sees the error next
-	}
-	m, err := wire.Decode(sc.in.Bytes()) // copies what it keeps
+	m, err := wire.Decode(msg) // copies what it keeps
 	if err != nil {
-		f.m.fail(eProtocol)
+		f.m.fail(link.ErrProtocol)
 		return
 	}
 	switch m.Type {
@@ -637,7 +521,7 @@ func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
 		}
 	case wire.TypeNack:
 		f.m.add(cEventsNacked, 1)
-		f.m.fail(eNack)
+		f.m.fail(ErrNackedByShed)
 		c.onNack(m.ID, time.Duration(m.RetryAfterMs)*time.Millisecond)
 		f.sched.at(c, time.Now())
 	case wire.TypeWelcome:
@@ -649,7 +533,7 @@ func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
 		// lock, which a write to a slow target may hold for seconds, and
 		// the handlers serve every camera. Live requests are rare.
 		f.m.add(cLiveRequests, 1)
-		f.readers.Go(func() { // the reader is counted still: Run waits for this too
+		f.lives.Go(func() {
 			c.mu.Lock()
 			if c.conn == conn {
 				c.sendFrame(m.Req)
@@ -657,7 +541,7 @@ func (c *camera) handle(conn *websocket.Conn, r io.Reader) {
 			c.mu.Unlock()
 		})
 	default:
-		f.m.fail(eProtocol)
+		f.m.fail(link.ErrProtocol)
 	}
 }
 
@@ -693,7 +577,7 @@ func (c *camera) onNack(id string, wait time.Duration) {
 	f := c.f
 	_, seq, ok := oracle.ParseEventID(id)
 	if !ok {
-		f.m.fail(eProtocol)
+		f.m.fail(link.ErrProtocol)
 		return
 	}
 	if !f.policy.HonourRetryAfter {
@@ -715,44 +599,4 @@ func (c *camera) findPending(seq uint32) int {
 		}
 	}
 	return -1
-}
-
-// classifyNet maps a socket error to an error class. Running out of file
-// descriptors or local ports is herd's problem, not the target's, and is
-// counted apart so the summary can say so.
-func classifyNet(err error) errID {
-	var ne net.Error
-	switch {
-	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
-		return eEMFILE
-	case errors.Is(err, syscall.EADDRNOTAVAIL), errors.Is(err, syscall.EADDRINUSE):
-		return eAddrNotAvail
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return eRefused
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return eTimeout
-	}
-	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
-		switch ce.Code {
-		case wire.CloseTryAgainLater:
-			return e1013
-		case wire.CloseGoingAway:
-			return e1001
-		}
-		return eCloseOther
-	}
-	return eNetwork
-}
-
-// retryAfter parses a Retry-After header of whole seconds.
-func retryAfter(h string) time.Duration {
-	if h == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(h)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return time.Duration(n) * time.Second
 }

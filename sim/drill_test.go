@@ -67,40 +67,41 @@ func newKey(t testing.TB) *oracle.Key {
 // layoutOf is the layout a drill of yaml with n cameras runs under key.
 func layoutOf(t testing.TB, yaml string, n int, key *oracle.Key) *sim.Layout {
 	t.Helper()
-	sc, err := scenarios.Parse("t.yaml", []byte(yaml))
+	return drillOf(t, "http://127.0.0.1:1", yaml, n, key).Layout
+}
+
+// drillOf is the drill of scenario text (YAML) with n cameras against the
+// target at base, whose admin token is test-admin, in the run of key.
+func drillOf(t testing.TB, base, yaml string, n int, key *oracle.Key) sim.Drill {
+	t.Helper()
+	d, err := drillSpec(base, yaml, n, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := sim.NewLayout(n, sc.Fleet.Seed, key)
+	return d
+}
+
+func drillSpec(base, yaml string, n int, key *oracle.Key) (sim.Drill, error) {
+	sc, err := scenarios.Parse("test.yaml", []byte(yaml))
 	if err != nil {
-		t.Fatal(err)
+		return sim.Drill{}, err
 	}
-	return l
+	sc.Fleet.Cameras = n
+	d, err := sim.NewDrill(sc, key, sim.Target{Cells: []string{base}, AdminToken: "test-admin"})
+	d.RampRate = 2000
+	return d, err
 }
 
 // drillRun is drillAt for the run of key.
 func drillRun(t *testing.T, base, yaml string, n int, key *oracle.Key, opts ...sim.Option) *sim.Outcome {
 	t.Helper()
-	sc, err := scenarios.Parse(t.Name()+".yaml", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.Fleet.Cameras = n
-	l := layoutOf(t, yaml, n, key)
-	opts = append([]sim.Option{sim.WithRampRate(2000), sim.WithQuietTimeout(5 * time.Second)}, opts...)
-	f, err := sim.New(sc, l, sim.Target{Cells: []string{base}, AdminToken: "test-admin"}, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := f.Provision(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Preflight(ctx); err != nil {
-		t.Fatal(err)
-	}
-	out, err := f.Run(ctx)
+	return runOn(t, drillOf(t, base, yaml, n, key), opts...)
+}
+
+// runOn provisions, preflights and runs drill d.
+func runOn(t *testing.T, d sim.Drill, opts ...sim.Option) *sim.Outcome {
+	t.Helper()
+	out, err := runDrill(d, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +109,23 @@ func drillRun(t *testing.T, base, yaml string, n int, key *oracle.Key, opts ...s
 		t.Fatal("drill interrupted")
 	}
 	return out
+}
+
+// runDrill is runOn for a goroutine of its own: it returns its error.
+func runDrill(d sim.Drill, opts ...sim.Option) (*sim.Outcome, error) {
+	f, err := sim.New(d, append([]sim.Option{sim.WithQuietTimeout(5 * time.Second)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := sim.Provision(ctx, d); err != nil {
+		return nil, err
+	}
+	if err := sim.Preflight(ctx, d); err != nil {
+		return nil, err
+	}
+	return f.Run(ctx)
 }
 
 // scenario returns a short drill: steady, an outage of the given mode, settle.
@@ -263,7 +281,12 @@ func TestDrillStaleReplyFiresOnlyUnderAHerd(t *testing.T) {
 		s = strings.Replace(s, "active: 0.3, poll: 500ms", "active: 0.1, poll: 1s", 1)
 		return strings.Replace(s, "surge: 1, surge_window: 500ms, thumbnails: 1", "surge: 0.1, surge_window: 4s, thumbnails: 0.05", 1)
 	}
-	herd := drill(t, cfg, calm(scenario("immediate", scenarios.ModeReset, "")), 1000, sim.WithRampRate(200))
+	slowRamp := func(yaml string) *sim.Outcome {
+		d := drillOf(t, startTarget(t, cfg), yaml, 1000, newKey(t))
+		d.RampRate = 200
+		return runOn(t, d)
+	}
+	herd := slowRamp(calm(scenario("immediate", scenarios.ModeReset, "")))
 	t.Logf("immediate: %v", violations(herd))
 	if n := violations(herd)[oracle.CrossAccount] + violations(herd)[oracle.Misaddressed]; n == 0 {
 		t.Errorf("immediate reconnect: no cross_account or misaddressed; violations %v", violations(herd))
@@ -271,7 +294,7 @@ func TestDrillStaleReplyFiresOnlyUnderAHerd(t *testing.T) {
 	// Full jitter over 10 s: the fleet returns at about 100 cameras a second.
 	gentle := strings.Replace(calm(scenario("full-jitter", scenarios.ModeReset, "")), "base: 200ms, cap: 2s", "base: 10s, cap: 10s", 1)
 	gentle = strings.Replace(gentle, "{kind: settle, duration: 3s}", "{kind: settle, duration: 13s}", 1)
-	quiet := drill(t, cfg, gentle, 1000, sim.WithRampRate(200))
+	quiet := slowRamp(gentle)
 	if quiet.Violations.Total() != 0 {
 		t.Errorf("gentle return: violations %v, want none; evidence %+v", violations(quiet), quiet.Violations.Evidence[:min(3, len(quiet.Violations.Evidence))])
 	}

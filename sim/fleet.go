@@ -10,24 +10,23 @@
 package sim
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/gorilla/websocket"
 
-	"github.com/herd-drill/herd/internal/loopback"
+	"github.com/herd-drill/herd/internal/live"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim/backoff"
+	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/oracle"
+	"github.com/herd-drill/herd/sim/ws"
 )
 
 // Defaults of a fleet's options.
@@ -43,8 +42,8 @@ const (
 	// DefaultLatencyStep is the interval of the latency-over-time series: a
 	// percentile of one 100 ms step has too few values to mean much.
 	DefaultLatencyStep = time.Second
-	DefaultAppConns    = 256  // concurrent app HTTP connections per target cell
-	DefaultPerSource   = 8000 // cameras per loopback source address
+	DefaultAppConns    = 256                 // concurrent app HTTP connections per target cell
+	DefaultPerSource   = ws.DefaultPerSource // cameras per loopback source address
 	// DefaultMaxDialing bounds the sockets one fleet process has in the
 	// handshake at once. Beyond the target's accept backlog (somaxconn,
 	// often 4096) the kernel drops SYNs and the drill would measure TCP's
@@ -70,32 +69,12 @@ func CellOf(account string, cells int) int {
 	return int(h.Sum32() % uint32(cells))
 }
 
-// Progress is a snapshot of a running drill, for live displays.
-type Progress struct {
-	Phase          string
-	Elapsed        time.Duration
-	Cameras        int
-	Connected      int64
-	Connects       int64
-	ConnectsPerSec float64
-	Errors         int64
-	Violations     int64
-	EventsAcked    int64
-	// By class, cumulative; every class present (0 included).
-	ErrorsByClass     map[string]int64
-	ViolationsByClass map[string]int64
-	// Histograms are cumulative copies of the run's latency histograms
-	// (µs), for Prometheus; only WithProgressLatency fills them in, since
-	// copying them every second costs a loaded worker several percent of
-	// its CPU.
-	Histograms map[string]*hdrhistogram.Histogram `json:"-"`
-}
-
 // Option configures a Fleet.
 type Option func(*Fleet) error
 
-// WithProgress calls fn about every interval with a snapshot of the run.
-func WithProgress(interval time.Duration, fn func(Progress)) Option {
+// WithProgress calls fn about every interval with a snapshot of the run,
+// for the live display and Prometheus.
+func WithProgress(interval time.Duration, fn func(live.Status)) Option {
 	return func(f *Fleet) error {
 		if interval <= 0 {
 			return fmt.Errorf("sim: WithProgress: interval must be positive, got %v", interval)
@@ -105,22 +84,12 @@ func WithProgress(interval time.Duration, fn func(Progress)) Option {
 	}
 }
 
-// WithProgressLatency fills in Progress.Histograms.
+// WithProgressLatency fills in the snapshots' latency histograms (for
+// Prometheus); copying them every second costs a loaded worker several
+// percent of its CPU, so they are left out unless asked for.
 func WithProgressLatency() Option {
 	return func(f *Fleet) error {
 		f.progressLatency = true
-		return nil
-	}
-}
-
-// WithRampRate sets how fast the fleet connects before the first phase, in
-// connects per second.
-func WithRampRate(perSecond float64) Option {
-	return func(f *Fleet) error {
-		if perSecond <= 0 {
-			return fmt.Errorf("sim: ramp rate must be positive, got %v", perSecond)
-		}
-		f.rampRate = perSecond
 		return nil
 	}
 }
@@ -145,60 +114,6 @@ func WithAuditStall(d time.Duration) Option {
 			return fmt.Errorf("sim: audit stall time-out must be positive, got %v", d)
 		}
 		f.auditStall = d
-		return nil
-	}
-}
-
-// WithMaxDialing bounds how many cameras of this process are in the
-// connect handshake at once (DefaultMaxDialing).
-func WithMaxDialing(n int) Option {
-	return func(f *Fleet) error {
-		if n < 1 {
-			return fmt.Errorf("sim: max dialing must be at least 1, got %d", n)
-		}
-		f.maxDialing = n
-		return nil
-	}
-}
-
-// WithShard makes this fleet shard i of n: it runs the cameras and app
-// users of the accounts a with a mod n == i (the shard rule), all of an
-// account's cameras and its app user together, so the oracle's view of an
-// account stays whole in one process. Every shard derives the same layout
-// and plan; their results merge exactly (reports.Merge).
-func WithShard(i, n int) Option {
-	return func(f *Fleet) error {
-		if n < 1 || i < 0 || i >= n {
-			return fmt.Errorf("sim: shard %d/%d: want 0 <= index < count", i, n)
-		}
-		f.shard, f.shards = i, n
-		return nil
-	}
-}
-
-// WithStart sets the instant the run starts (its ramp begins; the phases
-// follow the ramp). Shards of one run share it, so the outage and the herd
-// are simultaneous in all of them. It must not be in the past when Run is
-// called, or the ramp is compressed. The default is when Run is called.
-func WithStart(t time.Time) Option {
-	return func(f *Fleet) error {
-		if t.IsZero() {
-			return errors.New("sim: WithStart: zero instant")
-		}
-		f.start = t
-		return nil
-	}
-}
-
-// WithSourceOffset makes this fleet dial from loopback source addresses
-// after the first k, so that the worker processes of one run each dial from
-// their own addresses (see internal/loopback).
-func WithSourceOffset(k int) Option {
-	return func(f *Fleet) error {
-		if k < 0 {
-			return fmt.Errorf("sim: source offset must not be negative, got %d", k)
-		}
-		f.sourceOffset = k
 		return nil
 	}
 }
@@ -228,54 +143,49 @@ type Fleet struct {
 	auditStall      time.Duration
 	progressEvery   time.Duration
 	progressLatency bool
-	progress        func(Progress)
+	progress        func(live.Status)
 	planEnd         func()
 	start           time.Time
-	shard, shards   int
+	seg             Segment
 	sourceOffset    int
 	mine            []int      // the accounts this fleet runs, ascending
 	apps            []*appUser // their app users, in the same order
 	cameras         int        // the cameras of those accounts
 
-	wsURLs  []string
-	dialers []*websocket.Dialer
+	link    link.Dialer // the device channel's transport
 	httpc   *http.Client
 	scratch sync.Pool // *scratch
 	quiet   sync.WaitGroup
 	sched   *sched
 	// dialq holds the cameras waiting for a dial worker. Its capacity is the
 	// fleet, so queuing never blocks a tick: a camera is in it at most once.
-	dialq   chan *camera
-	readers sync.WaitGroup // one per open socket's reader, and per live request being answered
-	inbox   chan inbound   // what the readers read, for the handlers
+	dialq chan *camera
+	lives sync.WaitGroup // live requests being answered
 
 	affectedSeen atomic.Int64
 	recovered    atomic.Int64
 	phase        atomic.Pointer[string]
 }
 
-// New makes a fleet for scenario sc and layout l against target.
-func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fleet, error) {
-	if errs := sc.Validate(); len(errs) > 0 {
-		return nil, errors.Join(errs...)
+// New makes drill d runnable; opts set how it reports while it runs.
+func New(d Drill, opts ...Option) (*Fleet, error) {
+	if err := d.check(); err != nil {
+		return nil, err
 	}
-	if len(target.Cells) == 0 {
-		return nil, errors.New("sim: no target cells")
-	}
+	sc, l := d.Scenario, d.Layout
 	kind, err := backoff.ParseKind(sc.Reconnect.Policy)
 	if err != nil {
 		return nil, err
 	}
 	f := &Fleet{
-		sc: sc, layout: l, target: target, seed: l.Seed(), key: l.Key(),
+		sc: sc, layout: l, target: d.Target, seed: l.Seed(), key: l.Key(), seg: d.Segment,
+		start: d.Start, rampRate: d.RampRate, maxDialing: d.MaxDialing, sourceOffset: d.SourceOffset,
 		policy: backoff.Policy{
 			Kind: kind, Base: sc.Reconnect.Base.Duration, Cap: sc.Reconnect.Cap.Duration,
 			ResetAfter: sc.Reconnect.ResetAfter.Duration, HonourRetryAfter: sc.Reconnect.HonourRetryAfter,
 			Honour1013: sc.Reconnect.Honour1013,
 		},
 		m:            newMetrics(),
-		rampRate:     DefaultRampRate,
-		maxDialing:   DefaultMaxDialing,
 		quietTimeout: DefaultQuietTimeout,
 		auditStall:   DefaultAuditStall,
 	}
@@ -284,77 +194,36 @@ func New(sc *scenarios.Scenario, l *Layout, target Target, opts ...Option) (*Fle
 			return nil, err
 		}
 	}
-	if f.shards == 0 {
-		f.shard, f.shards = 0, 1
-	}
-	for a := f.shard; a < l.Accounts(); a += f.shards {
-		first, end := l.CamerasOf(a)
-		f.mine = append(f.mine, a)
-		f.cameras += end - first
-	}
-	f.oracle = oracle.New(f.key, l, oracle.WithAccounts(func(a int) bool { return a%f.shards == f.shard }))
+	f.mine = f.seg.Accounts(l)
+	f.cameras = f.seg.Cameras(l)
+	f.oracle = oracle.New(f.key, l, oracle.WithAccounts(f.seg.Owns))
 	for _, a := range f.mine {
 		f.apps = append(f.apps, f.newApp(a))
 	}
 	f.sched = newSched()
 	f.dialq = make(chan *camera, f.cameras)
-	f.inbox = make(chan inbound, DefaultHandlers)
 	f.scratch.New = func() any { return new(scratch) }
-
-	var host string
-	for i, cell := range target.Cells {
-		u, err := url.Parse(cell)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("target cell %d: %q is not an http:// or https:// base URL", i, cell)
-		}
-		ws := *u
-		ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
-		ws.Path = strings.TrimSuffix(u.Path, "/") + "/v1/devices/connect"
-		f.wsURLs = append(f.wsURLs, ws.String())
-		host = u.Hostname()
+	if f.link, err = newLink(d.Target, f.cameras, f.sourceOffset); err != nil {
+		return nil, err
 	}
-	f.dialers = makeDialers(host, f.cameras, f.sourceOffset)
 	f.httpc = newAppClient(&http.Transport{
 		MaxConnsPerHost:     DefaultAppConns,
 		MaxIdleConnsPerHost: DefaultAppConns,
 		IdleConnTimeout:     30 * time.Second,
-		DialContext:         (&net.Dialer{Timeout: dialTimeout}).DialContext,
+		DialContext:         (&net.Dialer{Timeout: ws.DialTimeout}).DialContext,
 	})
 	return f, nil
 }
 
-// makeDialers returns the dialers cameras use: against a loopback IPv4
-// target, one per source address, DefaultPerSource cameras each, from the
-// offset-th address on.
-func makeDialers(host string, cameras, offset int) []*websocket.Dialer {
-	var out []*websocket.Dialer
-	for _, local := range loopback.Sources(host, cameras, DefaultPerSource, offset) {
-		nd := &net.Dialer{Timeout: dialTimeout, LocalAddr: local, Control: loopback.Control}
-		out = append(out, &websocket.Dialer{
-			NetDialContext:   nd.DialContext,
-			HandshakeTimeout: dialTimeout,
-			ReadBufferSize:   128, // acks, welcomes and live requests are tens of bytes
-			WriteBufferSize:  4096,
-			WriteBufferPool:  writePool,
-		})
-	}
-	return out
-}
-
-// writePool shares write buffers between all cameras: a camera holds one
-// only while it writes a frame.
-var writePool = &sync.Pool{}
-
-// dialer returns the dialer of the camera that is the n-th of this fleet.
-func (f *Fleet) dialer(n int) *websocket.Dialer {
-	return f.dialers[(n/DefaultPerSource)%len(f.dialers)]
+// newLink is the transport of target's device channel for a process of
+// cameras cameras: herd/1 over WebSocket, on the cells' hosts.
+func newLink(target Target, cameras, sourceOffset int) (link.Dialer, error) {
+	return ws.NewDialer(target.Cells, cameras, sourceOffset)
 }
 
 func (f *Fleet) cell(account int) int {
 	return CellOf(f.layout.AccountID(account), len(f.target.Cells))
 }
-
-func (f *Fleet) wsURL(account int) string { return f.wsURLs[f.cell(account)] }
 
 func (f *Fleet) baseURL(account int) string {
 	return strings.TrimSuffix(f.target.Cells[f.cell(account)], "/")
@@ -367,11 +236,11 @@ type Outcome struct {
 	Seed     uint64
 	Cameras  int // the cameras this run (or shard) ran
 	Accounts int
-	// FleetCameras is the whole layout's size; Shard of Shards is the part
-	// of it this run ran (0 of 1 for a whole run).
-	FleetCameras  int
-	Shard, Shards int
-	KeyID         string // oracle.Key.ID of the key the fleet sealed with
+	// FleetCameras is the whole layout's size; Segment is the part of it
+	// this run ran (Whole for a whole run).
+	FleetCameras int
+	Segment      Segment
+	KeyID        string // oracle.Key.ID of the key the fleet sealed with
 	// Run is the run namespace every identifier of the fleet starts with.
 	Run        string
 	Policy     string
@@ -394,6 +263,11 @@ type Outcome struct {
 	Audit        AuditSummary
 	Interrupted  bool
 	Generator    Generator
+	// PID and Cores are the process that ran the fleet and its machine's
+	// cores: facts a result keeps, which the code that builds it must not
+	// read from the process it happens to run in.
+	PID   int
+	Cores int
 }
 
 // Curve is the run's time series, one sample per Step from Start, and

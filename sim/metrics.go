@@ -6,6 +6,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/herd-drill/herd/sim/link"
 )
 
 // Histogram names. Latencies are recorded in microseconds.
@@ -143,51 +145,44 @@ var countNames = [numCounts]string{
 	CountEventsListed, CountAudited,
 }
 
-// Error classes: what went wrong, counted, never hidden.
+// Error classes: what went wrong, counted, never hidden. Most are the
+// device channel's and the app channel's alike (sim/link names them); the
+// last two are herd/1's own refusals.
 const (
-	ErrRefused       = "refused"       // TCP connection refused
-	ErrTimeout       = "timeout"       // dial, handshake, welcome or request timed out
-	ErrHTTP401       = "http_401"      // token refused
-	ErrHTTP429       = "http_429"      // target shed load
-	ErrHTTP503       = "http_503"      // target shed load
-	ErrHTTPOther     = "http_other"    // any other unexpected status
-	ErrClose1013     = "close_1013"    // target shed an open socket
-	ErrClose1001     = "close_1001"    // target going away
-	ErrCloseOther    = "close_other"   // another close code or a dropped socket
-	ErrProtocol      = "protocol"      // a frame or body that breaks herd/1
-	ErrNetwork       = "network"       // reset, broken pipe and the like
-	ErrFileLimit     = "emfile"        // out of file descriptors in herd
-	ErrAddrNotAvail  = "eaddrnotavail" // out of local ports/addresses in herd
-	ErrNackedByShed  = "nack"          // target answered an event with nack
-	ErrLiveUnanswerd = "live_timeout"  // live view answered 504
+	ErrRefused       = link.ErrRefused
+	ErrTimeout       = link.ErrTimeout
+	ErrHTTP401       = link.ErrHTTP401
+	ErrHTTP429       = link.ErrHTTP429
+	ErrHTTP503       = link.ErrHTTP503
+	ErrHTTPOther     = link.ErrHTTPOther
+	ErrClose1013     = link.ErrClose1013
+	ErrClose1001     = link.ErrClose1001
+	ErrCloseOther    = link.ErrCloseOther
+	ErrProtocol      = link.ErrProtocol
+	ErrNetwork       = link.ErrNetwork
+	ErrFileLimit     = link.ErrFileLimit
+	ErrAddrNotAvail  = link.ErrAddrNotAvail
+	ErrNackedByShed  = "nack"         // target answered an event with nack
+	ErrLiveUnanswerd = "live_timeout" // live view answered 504
 )
 
-type errID uint8
-
-const (
-	eRefused errID = iota
-	eTimeout
-	e401
-	e429
-	e503
-	eHTTPOther
-	e1013
-	e1001
-	eCloseOther
-	eProtocol
-	eNetwork
-	eEMFILE
-	eAddrNotAvail
-	eNack
-	eLive504
-	numErrs
-)
-
-var errNames = [numErrs]string{
+// errNames lists every error class, in report order.
+var errNames = [...]string{
 	ErrRefused, ErrTimeout, ErrHTTP401, ErrHTTP429, ErrHTTP503, ErrHTTPOther, ErrClose1013,
 	ErrClose1001, ErrCloseOther, ErrProtocol, ErrNetwork, ErrFileLimit, ErrAddrNotAvail,
 	ErrNackedByShed, ErrLiveUnanswerd,
 }
+
+const numErrs = len(errNames)
+
+// errIndex is the position of each class in errNames.
+var errIndex = func() map[string]int {
+	m := make(map[string]int, numErrs)
+	for i, n := range errNames {
+		m[n] = i
+	}
+	return m
+}()
 
 // Remedies explains the error classes that point at herd itself rather
 // than at the target.
@@ -236,7 +231,16 @@ func (m *metrics) record(key int, h histID, d time.Duration) {
 }
 
 func (m *metrics) add(c countID, n int64) { m.counts[c].Add(n) }
-func (m *metrics) fail(e errID)           { m.errs[e].Add(1) }
+
+// fail counts one failure of class (an Err* constant); a class herd does
+// not know counts as network.
+func (m *metrics) fail(class string) {
+	i, ok := errIndex[class]
+	if !ok {
+		i = errIndex[ErrNetwork]
+	}
+	m.errs[i].Add(1)
+}
 
 // merged returns one histogram per name, merging the stripes.
 func (m *metrics) merged() map[string]*hdrhistogram.Histogram {

@@ -1,7 +1,6 @@
 package sim_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -490,7 +489,13 @@ func TestShardedLeakHasTheClassesOfOneProcess(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range outs {
 		wg.Go(func() {
-			outs[i], errs[i] = runShard(base, yaml, 200, key, sim.WithShard(i, len(outs)), sim.WithStart(start))
+			d, err := drillSpec(base, yaml, 200, key)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			d.Segment, d.Start = sim.Segment{Index: i, Count: len(outs)}, start
+			outs[i], errs[i] = runDrill(d)
 		})
 	}
 	wg.Wait()
@@ -517,31 +522,4 @@ func TestShardedLeakHasTheClassesOfOneProcess(t *testing.T) {
 			t.Errorf("%s in four shards but not in one process", c)
 		}
 	}
-}
-
-// runShard is drillRun for a goroutine of its own: it returns its error.
-func runShard(base, yaml string, n int, key *oracle.Key, opts ...sim.Option) (*sim.Outcome, error) {
-	sc, err := scenarios.Parse("shard.yaml", []byte(yaml))
-	if err != nil {
-		return nil, err
-	}
-	sc.Fleet.Cameras = n
-	l, err := sim.NewLayout(n, sc.Fleet.Seed, key)
-	if err != nil {
-		return nil, err
-	}
-	opts = append([]sim.Option{sim.WithRampRate(2000), sim.WithQuietTimeout(5 * time.Second)}, opts...)
-	f, err := sim.New(sc, l, sim.Target{Cells: []string{base}, AdminToken: "test-admin"}, opts...)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if err := f.Provision(ctx); err != nil {
-		return nil, err
-	}
-	if err := f.Preflight(ctx); err != nil {
-		return nil, err
-	}
-	return f.Run(ctx)
 }

@@ -3,44 +3,37 @@ package sim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
-// Provision registers the fleet with every target cell.
-func (f *Fleet) Provision(ctx context.Context) error {
-	return ProvisionAccounts(ctx, f.layout, f.target, func(a int) bool { return a%f.shards == f.shard })
-}
-
-// Provision registers layout l with every cell of t: each cell gets the
-// accounts herd routes to it, streamed as herd/1 JSON Lines.
-func Provision(ctx context.Context, l *Layout, t Target) error {
-	return ProvisionAccounts(ctx, l, t, func(int) bool { return true })
-}
-
-// ProvisionAccounts registers the accounts a of l for which keep(a) is
-// true (a shard's), each with its cell.
-func ProvisionAccounts(ctx context.Context, l *Layout, t Target, keep func(a int) bool) error {
+// Provision registers drill d's accounts (its segment's) with the target:
+// each cell gets the accounts herd routes to it, streamed as herd/1 JSON
+// Lines.
+func Provision(ctx context.Context, d Drill) error {
+	seg := d.segment()
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	for cell := range t.Cells {
-		g.Go(func() error { return provisionCell(ctx, l, t, cell, keep) })
+	for cell := range d.Target.Cells {
+		g.Go(func() error { return provisionCell(ctx, d.Layout, d.Target, cell, seg) })
 	}
 	return g.Wait()
 }
 
-func provisionCell(ctx context.Context, l *Layout, t Target, cell int, keep func(a int) bool) error {
+func provisionCell(ctx context.Context, l *Layout, t Target, cell int, seg Segment) error {
 	pr, pw := io.Pipe()
 	go func() {
-		err := l.Export(pw, func(a int) bool { return keep(a) && CellOf(l.AccountID(a), len(t.Cells)) == cell })
+		err := l.Export(pw, func(a int) bool { return seg.Owns(a) && CellOf(l.AccountID(a), len(t.Cells)) == cell })
 		pw.CloseWithError(err)
 	}()
 	url := strings.TrimSuffix(t.Cells[cell], "/") + wire.PathFleet
@@ -68,48 +61,56 @@ func provisionCell(ctx context.Context, l *Layout, t Target, cell int, keep func
 	}
 }
 
-// Preflight checks that the target works at all before a drill: camera 0
-// connects and is welcomed as itself, and its owner can list the Events
-// tab. It says what failed and what to check.
-func (f *Fleet) Preflight(ctx context.Context) error {
-	if len(f.mine) == 0 {
-		return nil // a shard without accounts has nothing to check
+// Preflight checks that the target works at all before drill d: the first
+// camera of d's segment connects through the cameras' own transport and is
+// welcomed as itself, and its owner can list the Events tab, which holds
+// nothing of this run yet. It says what failed and what to check.
+func Preflight(ctx context.Context, d Drill) error {
+	if err := d.check(); err != nil {
+		return err
 	}
-	acct := f.mine[0] // this fleet's (shard's) first camera
-	cam, _ := f.layout.CamerasOf(acct)
-	hdr := http.Header{"Authorization": {"Bearer " + f.layout.DeviceToken(cam)}}
-	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
-	defer cancel()
-	dev := f.layout.Device(cam)
-	conn, resp, err := f.dialer(0).DialContext(dctx, f.wsURL(acct), hdr)
+	l := d.Layout
+	mine := d.Segment.Accounts(l)
+	if len(mine) == 0 {
+		return nil // a segment without accounts has nothing to check
+	}
+	acct := mine[0]
+	cam, _ := l.CamerasOf(acct)
+	dev := l.Device(cam)
+	cell := CellOf(l.AccountID(acct), len(d.Target.Cells))
+	dialer, err := newLink(d.Target, 1, d.SourceOffset)
 	if err != nil {
-		if resp != nil {
-			return fmt.Errorf("preflight: camera %s could not connect to %s: status %d (was the fleet provisioned with the same --seed, --cameras and --key-file?)", dev, f.wsURL(acct), resp.StatusCode)
+		return err
+	}
+	conn, welcome, err := dialer.Dial(ctx, link.Camera{Index: cam, Cell: cell, Device: dev, Token: l.DeviceToken(cam)}, preflightHandler{})
+	if err != nil {
+		var lf *link.Failure
+		if errors.As(err, &lf) && (lf.Class == link.ErrHTTP401 || lf.Class == link.ErrHTTPOther) {
+			return fmt.Errorf("preflight: camera %s could not connect to %s: %v (was the fleet provisioned with the same --seed, --cameras and --key-file?)", dev, d.Target.Cells[cell], err)
 		}
-		return fmt.Errorf("preflight: camera %s could not connect to %s: %w", dev, f.wsURL(acct), err)
+		return fmt.Errorf("preflight: camera %s could not connect to %s: %w", dev, d.Target.Cells[cell], err)
 	}
-	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(welcomeTimeout))
-	_, b, err := conn.ReadMessage()
-	if err != nil {
-		return fmt.Errorf("preflight: no welcome from the target: %w", err)
+	conn.Close()
+	dialer.Close()
+	if welcome.Device != dev || welcome.Account != l.AccountID(acct) {
+		return fmt.Errorf("preflight: the target welcomed %s as device %q of account %q", dev, welcome.Device, welcome.Account)
 	}
-	m, err := wire.Decode(b)
-	if err != nil || m.Type != wire.TypeWelcome {
-		return fmt.Errorf("preflight: the target's first frame is not a herd/1 welcome: %.200q", b)
-	}
-	if m.Device != dev || m.Account != f.layout.AccountID(acct) {
-		return fmt.Errorf("preflight: the target welcomed %s as device %q of account %q", dev, m.Device, m.Account)
-	}
-	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "preflight"), time.Now().Add(time.Second))
 
-	path := wire.EventsPath(f.layout.AccountID(acct)) + "?limit=5"
-	st, body, _, err := f.do(ctx, http.MethodGet, f.baseURL(acct)+path, f.layout.UserToken(acct))
+	path := wire.EventsPath(l.AccountID(acct)) + "?limit=5"
+	client := newAppClient(&http.Transport{DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(d.Target.Cells[cell], "/")+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+l.UserToken(acct))
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("preflight: listing %s: %w", path, err)
 	}
-	if st != http.StatusOK {
-		return fmt.Errorf("preflight: listing %s: status %d: %.200s", path, st, body)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("preflight: listing %s: status %d: %.200s", path, resp.StatusCode, body)
 	}
 	// Before any camera of this run has sent, its accounts hold nothing of
 	// this run: events in this run's namespace mean an earlier drill used
@@ -119,10 +120,16 @@ func (f *Fleet) Preflight(ctx context.Context) error {
 	var page wire.EventsPage
 	if json.Unmarshal(body, &page) == nil {
 		for _, ev := range page.Events {
-			if strings.HasPrefix(ev.ID, f.layout.Namespace()+".") {
-				return fmt.Errorf("preflight: account %s already lists event %s before this drill began: an earlier drill used this run's key, so its events carry this run's names; make a fresh key with 'herd key' (or drop --key-file)", f.layout.AccountID(acct), ev.ID)
+			if strings.HasPrefix(ev.ID, l.Namespace()+".") {
+				return fmt.Errorf("preflight: account %s already lists event %s before this drill began: an earlier drill used this run's key, so its events carry this run's names; make a fresh key with 'herd key' (or drop --key-file)", l.AccountID(acct), ev.ID)
 			}
 		}
 	}
 	return nil
 }
+
+// preflightHandler ignores what the preflight's connection brings.
+type preflightHandler struct{}
+
+func (preflightHandler) Message(link.Conn, []byte) {}
+func (preflightHandler) Lost(link.Conn, error)     {}

@@ -3,12 +3,12 @@ package sim
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
-
+	"github.com/herd-drill/herd/internal/live"
 	"github.com/herd-drill/herd/internal/procstat"
 	"github.com/herd-drill/herd/sim/oracle"
 )
@@ -48,8 +48,7 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	sleepUntil(ctx, started)
 	// The engine: the scheduler's tick workers and the dial workers, at most
 	// maxDialing cameras in the handshake at once.
-	var engine, handlers sync.WaitGroup
-	f.handleInbox(&handlers)
+	var engine sync.WaitGroup
 	engine.Go(func() { f.sched.run(camCtx, DefaultTickWorkers) })
 	for w := 0; w < f.maxDialing; w++ {
 		engine.Go(func() {
@@ -97,14 +96,14 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	for _, c := range cams {
 		c.stop()
 	}
-	f.readers.Wait()
-	close(f.inbox)
-	handlers.Wait()
+	f.link.Close() // every reader and handler has ended: no live request comes now
+	f.lives.Wait()
 	stopSampler()
 	s := <-sampled
 
 	out := f.outcome(started, s, audit, interrupted)
 	out.Generator.BaseRSS = baseRSS
+	out.PID, out.Cores = os.Getpid(), runtime.NumCPU()
 	return out, nil
 }
 
@@ -223,19 +222,23 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 			}
 			if f.progress != nil && now.Sub(lastProgress) >= f.progressEvery {
 				el := now.Sub(lastProgress).Seconds()
-				var hists map[string]*hdrhistogram.Histogram
-				if f.progressLatency {
-					hists = f.m.merged()
-				}
-				f.progress(Progress{
-					Phase: f.phaseAt(now), Elapsed: now.Sub(start), Cameras: f.cameras,
+				st := live.Status{
+					Phase: f.phaseAt(now), Elapsed: now.Sub(start), Cameras: int64(f.cameras),
 					Connected: conn, Connects: connects,
 					ConnectsPerSec: float64(connects-lastProgConnects) / el,
 					Errors:         errs, Violations: violations,
 					EventsAcked:   f.m.counts[cEventsAcked].Load(),
 					ErrorsByClass: f.m.errMap(), ViolationsByClass: f.oracle.Counts(),
-					Histograms: hists,
-				})
+				}
+				if f.progressLatency {
+					st.Latency = map[string]live.Buckets{}
+					for name, h := range f.m.merged() {
+						if name != HistRecovery { // recovery's curve is the connected cameras
+							st.Latency[name] = live.BucketsFromHDR(h, nil)
+						}
+					}
+				}
+				f.progress(st)
 				lastProgress, lastProgConnects = now, connects
 			}
 		}
@@ -274,7 +277,7 @@ func (f *Fleet) outcome(started time.Time, s sampleResult, audit AuditSummary, i
 	counts := f.m.countMap()
 	o := &Outcome{
 		Scenario: f.sc.Name, Source: f.sc.Source, Seed: f.seed, Cameras: f.cameras,
-		Accounts: len(f.mine), FleetCameras: f.layout.Cameras(), Shard: f.shard, Shards: f.shards, KeyID: f.key.ID(), Run: f.layout.Namespace(), Policy: f.sc.Reconnect.Policy, Targets: f.target.Cells,
+		Accounts: len(f.mine), FleetCameras: f.layout.Cameras(), Segment: f.seg, KeyID: f.key.ID(), Run: f.layout.Namespace(), Policy: f.sc.Reconnect.Policy, Targets: f.target.Cells,
 		Started: started, Ended: time.Now(), Phases: f.plan.phases,
 		Histograms: hists, Counts: counts, Errors: f.m.errMap(),
 		Operations: counts[CountConnectAttempts] + counts[CountEventsSent] + counts[CountAppRequests],

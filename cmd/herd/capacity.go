@@ -16,6 +16,7 @@ import (
 
 	"github.com/herd-drill/herd/internal/atomicfile"
 	"github.com/herd-drill/herd/internal/exitcode"
+	"github.com/herd-drill/herd/internal/procs"
 	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/scenarios"
 )
@@ -167,19 +168,15 @@ func runCapacity(c *cobra.Command, name string, fl *capacityFlags) error {
 		args := append([]string{"run", scenarioArg, fmt.Sprintf("--cameras=%d", n), "--out=" + file}, base...)
 		logf(stderr, false, "capacity: drilling %d cameras (%d of %d)", n, i+1, len(sizes))
 		start := time.Now()
-		ch, err := startChild(fmt.Sprintf("drill of %d cameras", n), args, env, stderr)
+		ch, err := procs.Start(procs.Spec{Name: fmt.Sprintf("drill of %d cameras", n), Args: args, Env: env, Forward: stderr})
 		if err != nil {
 			return err
 		}
-		go func() { // its summary is in its result; keep its stdout drained
-			for ch.lines.Scan() {
-			}
-		}()
-		select {
-		case <-ch.done:
+		select { // its summary is in its result
+		case <-ch.Done():
 		case <-ctx.Done():
-			ch.signal(syscall.SIGINT)
-			<-ch.done
+			ch.Signal(syscall.SIGINT)
+			<-ch.Done()
 			interrupted = true
 		}
 		r, rerr := loadResult(file)
@@ -187,7 +184,7 @@ func runCapacity(c *cobra.Command, name string, fl *capacityFlags) error {
 			if interrupted {
 				break
 			}
-			return fmt.Errorf("the drill of %d cameras wrote no result: %s", n, ch.failure())
+			return fmt.Errorf("the drill of %d cameras wrote no result: %s", n, ch.Failure())
 		}
 		if r.Interrupted {
 			interrupted = true

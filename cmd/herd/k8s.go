@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/herd-drill/herd/internal/exitcode"
 	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim/oracle"
 )
 
 func init() { subcommands = append(subcommands, newK8sCmd) }
@@ -287,11 +286,12 @@ func writeK8s(c *cobra.Command, name string, fl *k8sFlags, now time.Time) error 
 		return usagef(c, err)
 	}
 	if fl.keySecret == "" {
-		var key [32]byte
-		if _, err := rand.Read(key[:]); err != nil {
+		key, err := oracle.NewKey()
+		if err != nil {
 			return fmt.Errorf("generating the oracle key: %w", err)
 		}
-		fl.generatedKey = hex.EncodeToString(key[:])
+		text, _ := key.MarshalText()
+		fl.generatedKey = string(text)
 	}
 	docs := k8sManifest(sc, src, fl, start)
 	if err := writeManifest(c.OutOrStdout(), docs, k8sHeader(sc, fl, start)); err != nil {

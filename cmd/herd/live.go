@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/herd-drill/herd/internal/live"
-	"github.com/herd-drill/herd/sim"
 )
 
 // liveOutputs are a running drill's live display on stderr and its
@@ -46,21 +45,3 @@ func (l *liveOutputs) update(s live.Status) {
 }
 
 func (l *liveOutputs) close() { l.prog.Close() }
-
-// statusOf turns a fleet's progress into a live Status.
-func statusOf(p sim.Progress) live.Status {
-	s := live.Status{
-		Phase: p.Phase, Elapsed: p.Elapsed, Cameras: int64(p.Cameras), Connected: p.Connected,
-		Connects: p.Connects, ConnectsPerSec: p.ConnectsPerSec, EventsAcked: p.EventsAcked,
-		Errors: p.Errors, ErrorsByClass: p.ErrorsByClass,
-		Violations: p.Violations, ViolationsByClass: p.ViolationsByClass,
-		Latency: map[string]live.Buckets{},
-	}
-	for name, h := range p.Histograms {
-		if name == sim.HistRecovery {
-			continue
-		}
-		s.Latency[name] = live.BucketsFromHDR(h, nil)
-	}
-	return s
-}

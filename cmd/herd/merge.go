@@ -1,11 +1,8 @@
 package main
 
 import (
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -85,30 +82,25 @@ forge provenance.`,
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(c.OutOrStdout(), hex.EncodeToString(k.Bytes()))
+			text, err := k.MarshalText()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(c.OutOrStdout(), "%s\n", text)
 			return err
 		},
 	}
 }
 
-// readKeyFile reads a hex oracle key written by 'herd key'.
+// readKeyFile reads a key file written by 'herd key'.
 func readKeyFile(path string) (*oracle.Key, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, 1024))
-	if err != nil {
-		return nil, err
+	var k oracle.Key
+	if err := k.UnmarshalText(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("%s is not hex: make a key with 'herd key > %s'", path, path)
-	}
-	k, err := oracle.KeyFromBytes(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w: make a key with 'herd key > %s'", path, err, path)
-	}
-	return k, nil
+	return &k, nil
 }

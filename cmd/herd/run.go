@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -21,6 +18,7 @@ import (
 	"github.com/herd-drill/herd/internal/atomicfile"
 	"github.com/herd-drill/herd/internal/exitcode"
 	"github.com/herd-drill/herd/internal/live"
+	"github.com/herd-drill/herd/internal/procs"
 	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
@@ -131,12 +129,6 @@ func faultNames() string {
 	return strings.Join(names, ", ")
 }
 
-// drillSetup is a validated drill, ready to run.
-type drillSetup struct {
-	sc     *scenarios.Scenario
-	layout *sim.Layout
-}
-
 // runKey is the run's oracle key: the shards' shared one from --key-file,
 // or a fresh one. Its names (the run namespace, the fleet's tokens) derive
 // from it, so a drill never meets an earlier drill's accounts.
@@ -151,7 +143,9 @@ func runKey(c *cobra.Command, keyFile string) (*oracle.Key, error) {
 	return k, nil
 }
 
-func prepare(c *cobra.Command, name string, fl *runFlags) (*drillSetup, error) {
+// runScenario loads name and applies --time-scale, --cameras, --seed and
+// --policy.
+func runScenario(c *cobra.Command, name string, fl *runFlags) (*scenarios.Scenario, error) {
 	sc, err := scenarios.Load(name)
 	if err != nil {
 		return nil, usagef(c, err)
@@ -177,25 +171,12 @@ func prepare(c *cobra.Command, name string, fl *runFlags) (*drillSetup, error) {
 	if errs := sc.Validate(); len(errs) > 0 {
 		return nil, usagef(c, errors.Join(errs...))
 	}
-	key, err := runKey(c, fl.keyFile)
-	if err != nil {
-		return nil, err
-	}
-	l, err := sim.NewLayout(sc.Fleet.Cameras, sc.Fleet.Seed, key)
-	if err != nil {
-		return nil, usagef(c, fmt.Errorf("--cameras: %w", err))
-	}
-	return &drillSetup{sc: sc, layout: l}, nil
+	return sc, nil
 }
 
 // DefaultGCPercent is the garbage collector's target in herd run, unless
-// GOGC is set. A fleet's heap is mostly small long-lived state per camera
-// plus short-lived garbage per message; cutting the collector's headroom
-// (35 rather than 100) costs a few percent of CPU and saves about a
-// quarter of herd's memory per camera, which is what bounds the size of a
-// fleet on one machine. (A soft memory limit per camera instead, with a
-// target of 100, was tried: at 30k cameras the live stacks and heap sat
-// near any limit low enough to matter, and the collector ran back to back.)
+// GOGC is set: memory per camera is what bounds a fleet on one machine
+// (the README's Benchmarks section has the figures).
 const DefaultGCPercent = 35
 
 func runDrill(c *cobra.Command, name string, fl *runFlags) error {
@@ -204,218 +185,158 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	}
 	ctx := c.Context()
 	stderr := c.ErrOrStderr()
-	d, err := prepare(c, name, fl)
+	sc, err := runScenario(c, name, fl)
 	if err != nil {
 		return err
 	}
-	info := reports.TargetInfo{Faults: []string{}}
-	tgt := sim.Target{AdminToken: fl.adminToken}
-	embedded := fl.target == ""
-	sh, err := shardOptions(c, fl, embedded)
+	key, err := runKey(c, fl.keyFile)
 	if err != nil {
 		return err
+	}
+	embedded := fl.target == ""
+	if err := checkTargetFlags(c, fl, embedded); err != nil {
+		return err
+	}
+	d, err := sim.NewDrill(sc, key, sim.Target{AdminToken: fl.adminToken})
+	if err != nil {
+		return usagef(c, fmt.Errorf("--cameras: %w", err))
+	}
+	d.RampRate, d.MaxDialing = fl.rampRate, fl.maxDialing
+	if err := shardOf(c, fl, embedded, &d); err != nil {
+		return err
+	}
+	budget, err := procs.FileBudget()
+	if err != nil {
+		return usagef(c, err)
 	}
 	var plan processPlan
-	if sh.shards > 1 {
+	if !d.Segment.IsWhole() {
 		// A shard runs in one process: it must fit the file budget.
-		per := *d.sc
-		per.Fleet.Cameras = ceilDiv(d.sc.Fleet.Cameras, sh.shards)
-		if p, err := planProcesses(&per, false, 0, 0); err != nil || p.workers > 1 {
-			least := ceilDiv(d.sc.Fleet.Cameras, maxPerWorker)
-			return usagef(c, fmt.Errorf("a shard of %d cameras does not fit one process's open-file limit: use --shards %d or more", per.Fleet.Cameras, least))
+		if n := d.Segment.Cameras(d.Layout); !budget.Fits(n, filesPerCamera(sc)) {
+			least := d.Segment.Count
+			for sim.Largest(d.Layout, least) > budget.PerProcess(filesPerCamera(sc), maxPerWorker) {
+				least++
+			}
+			return usagef(c, fmt.Errorf("shard %s holds %d cameras, more than one process's open-file limit takes: use --shards %d or more", d.Segment, n, least))
 		}
 		plan = processPlan{workers: 1}
-	} else if plan, err = planProcesses(d.sc, embedded, fl.workers, fl.cells); err != nil {
+	} else if plan, err = planProcesses(budget, sc, embedded, fl.workers, fl.cells); err != nil {
 		return usagef(c, err)
 	}
 
+	info := reports.TargetInfo{Faults: []string{}}
 	if embedded {
-		faults, err := cloud.ParseFaults(fl.faults)
+		stop, err := startBuiltinTarget(c, fl, plan, &d, &info)
 		if err != nil {
-			return usagef(c, fmt.Errorf("--target-fault: %w", err))
+			return err
 		}
-		if plan.cells == 0 {
-			url, stop, err := startEmbeddedTarget(cloud.Config{Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst})
-			if err != nil {
-				return err
-			}
-			defer stop()
-			tgt = sim.Target{Cells: []string{url.base}, AdminToken: url.token}
-		} else {
-			token, err := randomToken()
-			if err != nil {
-				return err
-			}
-			// On a machine the fleet shares with the target, a 25 ms look-up
-			// time-out measures the CPU scheduler rather than the target:
-			// the cells wait 250 ms. (herd target --cells keeps 25 ms.)
-			extra := []string{"--lookup-timeout=" + cellLookupTimeout.String()}
-			if fl.faults != "" {
-				extra = append(extra, "--fault="+fl.faults)
-			}
-			if fl.tgtRate > 0 {
-				// The rate is the target's: each cell takes its share.
-				extra = append(extra, fmt.Sprintf("--max-connect-rate=%g", fl.tgtRate/float64(plan.cells)), fmt.Sprintf("--connect-burst=%d", max(1, fl.tgtBurst/plan.cells)))
-			}
-			logf(stderr, fl.quiet, "starting the built-in target as %d cell processes", plan.cells)
-			g, err := startCells(ctx, plan.cells, "127.0.0.1", 0, token, extra, nil)
-			if err != nil {
-				return interruptedOr(ctx, err)
-			}
-			defer g.stop()
-			tgt = sim.Target{Cells: g.urls, AdminToken: token}
-		}
-		info.Embedded = true
-		for _, f := range cloud.AllFaults() {
-			if faults.Has(f) {
-				info.Faults = append(info.Faults, string(f))
-			}
-		}
+		defer stop()
 	} else {
-		if fl.faults != "" || fl.tgtRate != 0 || fl.tgtBurst != 0 {
-			return usagef(c, errors.New("--target-fault and --target-max-connect-rate/--target-connect-burst apply to the built-in target only; drop --target or them"))
-		}
-		if fl.adminToken == "" && fl.provision {
-			return usagef(c, errors.New("--target needs --admin-token (or HERD_ADMIN_TOKEN) to provision the fleet, or --provision=false for a fleet provisioned from 'herd fleet export'"))
-		}
-		if !fl.provision && fl.keyFile == "" {
-			return usagef(c, errors.New("--provision=false needs --key-file: the backend holds the fleet 'herd fleet export --key-file' wrote, whose names and tokens derive from that key"))
-		}
 		for _, u := range strings.Split(fl.target, ",") {
-			tgt.Cells = append(tgt.Cells, strings.TrimSpace(u))
+			d.Target.Cells = append(d.Target.Cells, strings.TrimSpace(u))
 		}
 	}
-	info.URLs = tgt.Cells
+	info.URLs = d.Target.Cells
 
-	opts := append([]sim.Option{sim.WithRampRate(fl.rampRate), sim.WithMaxDialing(fl.maxDialing)}, sh.opts...)
 	lv, err := startLive(c, fl)
 	if err != nil {
 		return err
 	}
 	defer lv.close()
-	if fl.metricsListen != "" {
-		opts = append(opts, sim.WithProgressLatency())
-	}
-	if !fl.quiet || fl.metricsListen != "" {
-		opts = append(opts, sim.WithProgress(time.Second, func(p sim.Progress) { lv.update(statusOf(p)) }))
-	}
-	if fl.memProfile != "" {
-		opts = append(opts, sim.WithPlanEnd(func() {
-			runtime.GC()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			logf(stderr, false, "memprofile: heap in use %d MB, goroutine stacks %d MB, %d goroutines", ms.HeapInuse>>20, ms.StackInuse>>20, runtime.NumGoroutine())
-			if err := atomicfile.Write(fl.memProfile, pprof.WriteHeapProfile); err != nil {
-				logf(stderr, false, "memprofile: %v", err)
-			}
-		}))
-	}
-	if plan.workers > 1 {
-		if len(sh.opts) > 0 {
-			return usagef(c, errors.New("--start-at applies to a run in one process or a --shard; this fleet needs worker processes"))
-		}
-		return runCoordinated(c, d, tgt, info, fl, plan, lv)
-	}
-	fleet, err := sim.New(d.sc, d.layout, tgt, opts...)
-	if err != nil {
-		return usagef(c, err)
-	}
 	if fl.provision {
-		logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d, run %s) at %s", d.layout.Cameras(), d.layout.Accounts(), d.sc.Fleet.Seed, d.layout.Namespace(), strings.Join(tgt.Cells, ","))
-		if err := fleet.Provision(ctx); err != nil {
+		logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d, run %s) at %s", d.Segment.Cameras(d.Layout), len(d.Segment.Accounts(d.Layout)),
+			sc.Fleet.Seed, d.Layout.Namespace(), strings.Join(d.Target.Cells, ","))
+		if err := sim.Provision(ctx, d); err != nil {
 			return interruptedOr(ctx, err)
 		}
 	}
-	if err := fleet.Preflight(ctx); err != nil {
+	if err := sim.Preflight(ctx, d); err != nil {
 		return interruptedOr(ctx, err)
 	}
-	logf(stderr, fl.quiet, "drill %s: %s of phases, policy %s", d.sc.Name, d.sc.Total().Round(time.Second), d.sc.Reconnect.Policy)
-	out, err := fleet.Run(ctx)
+	logf(stderr, fl.quiet, "drill %s: %s of phases, policy %s", sc.Name, sc.Total().Round(time.Second), sc.Reconnect.Policy)
+	var res *reports.Result
+	if plan.workers > 1 {
+		res, err = runWorkers(c, d, info, fl, plan, lv)
+	} else {
+		res, err = runOne(ctx, d, info, drillOutputs{progress: lv.update, latency: fl.metricsListen != "", planEnd: memProfile(stderr, fl.memProfile)})
+	}
 	if err != nil {
 		return err
 	}
-	res := reports.Build(d.sc, out, info, herdVersion())
 	return finish(c, res, fl.out, &fl.reports)
 }
 
-// shardSetup is what --shard, --shards, --start-at and --key-file ask for.
-type shardSetup struct {
-	shard, shards int
-	opts          []sim.Option
+// checkTargetFlags refuses flags that do not go with the target asked for.
+func checkTargetFlags(c *cobra.Command, fl *runFlags, embedded bool) error {
+	switch {
+	case embedded:
+		return nil
+	case fl.faults != "" || fl.tgtRate != 0 || fl.tgtBurst != 0:
+		return usagef(c, errors.New("--target-fault and --target-max-connect-rate/--target-connect-burst apply to the built-in target only; drop --target or them"))
+	case fl.adminToken == "" && fl.provision:
+		return usagef(c, errors.New("--target needs --admin-token (or HERD_ADMIN_TOKEN) to provision the fleet, or --provision=false for a fleet provisioned from 'herd fleet export'"))
+	case !fl.provision && fl.keyFile == "":
+		return usagef(c, errors.New("--provision=false needs --key-file: the backend holds the fleet 'herd fleet export --key-file' wrote, whose names and tokens derive from that key"))
+	}
+	return nil
 }
 
-func shardOptions(c *cobra.Command, fl *runFlags, embedded bool) (shardSetup, error) {
-	sh := shardSetup{shards: 1}
+// shardOf sets d's segment and start from --shard, --shards and
+// --start-at.
+func shardOf(c *cobra.Command, fl *runFlags, embedded bool, d *sim.Drill) error {
 	switch {
 	case fl.shard != "" && fl.shards != 0:
-		return sh, usagef(c, errors.New("give --shard I/N or --shards N, not both"))
+		return usagef(c, errors.New("give --shard I/N or --shards N, not both"))
 	case fl.shard != "":
-		i, n, ok := strings.Cut(fl.shard, "/")
-		var err1, err2 error
-		sh.shard, err1 = strconv.Atoi(i)
-		sh.shards, err2 = strconv.Atoi(n)
-		if !ok || err1 != nil || err2 != nil || sh.shards < 1 || sh.shard < 0 || sh.shard >= sh.shards {
-			return sh, usagef(c, fmt.Errorf("--shard %q: want I/N with 0 <= I < N, e.g. --shard 0/4", fl.shard))
+		if err := d.Segment.UnmarshalText([]byte(fl.shard)); err != nil {
+			return usagef(c, fmt.Errorf("--shard: %w", err))
 		}
 	case fl.shards != 0:
 		idx := os.Getenv("JOB_COMPLETION_INDEX")
 		i, err := strconv.Atoi(idx)
-		if fl.shards < 1 || err != nil || i < 0 || i >= fl.shards {
-			return sh, usagef(c, fmt.Errorf("--shards %d takes the shard's index from JOB_COMPLETION_INDEX, which is %q: want 0 to %d (or use --shard I/N)", fl.shards, idx, fl.shards-1))
+		d.Segment = sim.Segment{Index: i, Count: fl.shards}
+		if err != nil || d.Segment.Valid() != nil {
+			return usagef(c, fmt.Errorf("--shards %d takes the shard's index from JOB_COMPLETION_INDEX, which is %q: want 0 to %d (or use --shard I/N)", fl.shards, idx, fl.shards-1))
 		}
-		sh.shard, sh.shards = i, fl.shards
 	}
-	if sh.shards > 1 {
+	if !d.Segment.IsWhole() {
 		if embedded {
-			return sh, usagef(c, errors.New("--shard needs --target: the shards of a run must drill one target (start one with 'herd target')"))
+			return usagef(c, errors.New("--shard needs --target: the shards of a run must drill one target (start one with 'herd target')"))
 		}
 		if fl.keyFile == "" {
-			return sh, usagef(c, errors.New("--shard needs --key-file: every shard must seal and check provenance with one key (make one with 'herd key > key.hex')"))
+			return usagef(c, errors.New("--shard needs --key-file: every shard must seal and check provenance with one key (make one with 'herd key > key.hex')"))
 		}
-		sh.opts = append(sh.opts, sim.WithShard(sh.shard, sh.shards))
 	}
 	if fl.startAt != "" {
 		t, err := time.Parse(time.RFC3339, fl.startAt)
 		if err != nil {
-			return sh, usagef(c, fmt.Errorf("--start-at %q: want an RFC 3339 instant such as 2026-12-01T10:00:00Z", fl.startAt))
+			return usagef(c, fmt.Errorf("--start-at %q: want an RFC 3339 instant such as 2026-12-01T10:00:00Z", fl.startAt))
 		}
 		if late := time.Since(t); late > 0 {
-			return sh, usagef(c, fmt.Errorf("--start-at %s is %s in the past: the shards would not start together; give a later instant", fl.startAt, late.Round(time.Second)))
+			return usagef(c, fmt.Errorf("--start-at %s is %s in the past: the shards would not start together; give a later instant", fl.startAt, late.Round(time.Second)))
 		}
-		sh.opts = append(sh.opts, sim.WithStart(t))
-	} else if sh.shards > 1 {
+		d.Start = t
+	} else if !d.Segment.IsWhole() {
 		logf(c.ErrOrStderr(), fl.quiet, "warning: --shard without --start-at starts now; other shards will not be simultaneous")
 	}
-	return sh, nil
+	return nil
 }
 
-// cellLookupTimeout is the registry look-up time-out of the cells herd run
-// starts for its built-in target.
-const cellLookupTimeout = 250 * time.Millisecond
-
-// runCoordinated provisions the fleet, checks the target, and runs the
-// drill on worker processes.
-func runCoordinated(c *cobra.Command, d *drillSetup, tgt sim.Target, info reports.TargetInfo, fl *runFlags, plan processPlan, lv *liveOutputs) error {
-	ctx, stderr := c.Context(), c.ErrOrStderr()
-	probe, err := sim.New(d.sc, d.layout, tgt)
-	if err != nil {
-		return usagef(c, err)
+// memProfile is the hook that writes a heap profile to path when the
+// plan's last phase ends (nil without a path).
+func memProfile(stderr io.Writer, path string) func() {
+	if path == "" {
+		return nil
 	}
-	if fl.provision {
-		logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d, run %s) at %d cells", d.layout.Cameras(), d.layout.Accounts(), d.sc.Fleet.Seed, d.layout.Namespace(), len(tgt.Cells))
-		if err := sim.Provision(ctx, d.layout, tgt); err != nil {
-			return interruptedOr(ctx, err)
+	return func() {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		logf(stderr, false, "memprofile: heap in use %d MB, goroutine stacks %d MB, %d goroutines", ms.HeapInuse>>20, ms.StackInuse>>20, runtime.NumGoroutine())
+		if err := atomicfile.Write(path, pprof.WriteHeapProfile); err != nil {
+			logf(stderr, false, "memprofile: %v", err)
 		}
 	}
-	if err := probe.Preflight(ctx); err != nil {
-		return interruptedOr(ctx, err)
-	}
-	logf(stderr, fl.quiet, "drill %s: %s of phases, policy %s", d.sc.Name, d.sc.Total().Round(time.Second), d.sc.Reconnect.Policy)
-	res, err := runWorkers(c, d, tgt, info, fl, plan, lv)
-	if err != nil {
-		return err
-	}
-	return finish(c, res, fl.out, &fl.reports)
 }
 
 // finish writes the result (even a partial one) and maps the verdict to
@@ -456,38 +377,4 @@ func logf(w io.Writer, quiet bool, format string, args ...any) {
 	if !quiet {
 		fmt.Fprintf(w, "herd: "+format+"\n", args...)
 	}
-}
-
-type embedded struct{ base, token string }
-
-// randomToken makes an admin token for a target nobody else reaches.
-func randomToken() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b[:]), nil
-}
-
-// startEmbeddedTarget serves the reference target on a loopback port in
-// this process. stop shuts it down and waits for it.
-func startEmbeddedTarget(cfg cloud.Config) (embedded, func(), error) {
-	token, err := randomToken()
-	if err != nil {
-		return embedded{}, nil, err
-	}
-	cfg.AdminToken = token
-	srv, err := cloud.New(cfg)
-	if err != nil {
-		return embedded{}, nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return embedded{}, nil, fmt.Errorf("starting the built-in target: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	stop := func() { cancel(); <-done }
-	return embedded{base: "http://" + ln.Addr().String(), token: token}, stop, nil
 }

@@ -1,10 +1,11 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/herd-drill/herd/internal/procs"
 	"github.com/herd-drill/herd/sim/cloud"
 )
 
@@ -69,11 +71,9 @@ with its own file limit, so N cells hold N times the sockets.`,
 			}
 			cfg.Faults = fs
 			if adminToken == "" {
-				b := make([]byte, 16)
-				if _, err := rand.Read(b); err != nil {
+				if adminToken, err = cloud.NewToken(); err != nil {
 					return err
 				}
-				adminToken = hex.EncodeToString(b)
 			}
 			cfg.AdminToken = adminToken
 			if cells > 1 {
@@ -88,8 +88,12 @@ with its own file limit, so N cells hold N times the sockets.`,
 				srv.Close()
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "herd target listening on http://%s admin-token=%s\n", ln.Addr(), adminToken)
+			url := "http://" + ln.Addr().String()
+			fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s\n", url, adminToken)
 			fmt.Fprintf(c.ErrOrStderr(), "herd target: faults %s\n", fs)
+			if p, ok := procs.FromParent(c.InOrStdin()); ok {
+				p.Ready(cellReady{URL: url}) // a cell of a herd run: tell it where
+			}
 			err = srv.Serve(c.Context(), ln)
 			st := srv.Stats()
 			fmt.Fprintf(c.ErrOrStderr(), "herd target: stopped: %d connects accepted, %d refused, %d events stored, %d acks, %d nacks\n",
@@ -164,13 +168,60 @@ func serveCells(c *cobra.Command, n int, listen, token string) error {
 	for {
 		select {
 		case <-ctx.Done():
-			g.stop()
+			g.Stop(15 * time.Second)
 			return nil
 		case <-tick.C:
-			if dead := g.dead(); len(dead) > 0 {
-				g.stop()
+			if dead := g.Dead(); len(dead) > 0 {
+				g.Stop(15 * time.Second)
 				return fmt.Errorf("a target cell died, stopping the others: %s", strings.Join(dead, "; "))
 			}
 		}
 	}
+}
+
+// cellReady is a cell's ready message: where it listens.
+type cellReady struct {
+	URL string `json:"url"`
+}
+
+// cells are target cells this process started.
+type cells struct {
+	*procs.Group
+	urls []string
+}
+
+// startCells starts n reference-target processes ('herd target') on
+// consecutive ports from basePort (or on free ports, with basePort 0) of
+// host, all with one admin token, and waits until each has said where it
+// listens. extra are further 'herd target' flags (faults, limits);
+// forward, when set, gets their stderr.
+func startCells(ctx context.Context, n int, host string, basePort int, token string, extra []string, forward io.Writer) (*cells, error) {
+	specs := make([]procs.Spec, n)
+	for i := range specs {
+		port := 0
+		if basePort != 0 {
+			port = basePort + i
+		}
+		specs[i] = procs.Spec{Name: fmt.Sprintf("cell %d", i), Args: append([]string{"target", "--listen", fmt.Sprintf("%s:%d", host, port)}, extra...),
+			Env: []string{"HERD_ADMIN_TOKEN=" + token}, Forward: forward}
+	}
+	g, err := procs.StartGroup(specs)
+	if err != nil {
+		return nil, err
+	}
+	ready, err := g.Ready(ctx, 30*time.Second)
+	if err != nil {
+		g.Stop(time.Second)
+		return nil, err
+	}
+	out := &cells{Group: g}
+	for i, raw := range ready {
+		var r cellReady
+		if raw == nil || json.Unmarshal(raw, &r) != nil || r.URL == "" {
+			g.Stop(time.Second)
+			return nil, fmt.Errorf("target cell %d did not start: %s", i, g.Children[i].Failure())
+		}
+		out.urls = append(out.urls, r.URL)
+	}
+	return out, nil
 }

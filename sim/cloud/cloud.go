@@ -16,6 +16,7 @@ package cloud
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -342,4 +343,14 @@ func (s *Server) maintain() {
 			s.thumbs.sweep(now)
 		}
 	}
+}
+
+// NewToken returns a fresh random admin token: 32 hex digits from
+// crypto/rand.
+func NewToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
 }

@@ -144,15 +144,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	wg.Wait()
 	close(stopProgress)
 	res.Started, res.Ended = start, time.Now()
-	res.Elapsed = res.Ended.Sub(start)
 	res.Connected, res.Acked, res.Failed = connected.Load(), acked.Load(), failed.Load()
-	if res.Elapsed > 0 {
-		res.ConnectsPerSec = float64(res.Connected) / res.Elapsed.Seconds()
-	}
 	res.RSSBytes = procstat.RSS()
-	if res.Acked > 0 {
-		res.RSSPerConnKB = float64(res.RSSBytes-res.BaseRSSBytes) / float64(res.Acked) / 1024
-	}
+	res = Sum(res) // the rates of one process are those of a sum of one
 	for _, c := range conns {
 		if c != nil {
 			c.Close()
@@ -247,4 +241,32 @@ func dialersFor(host string, n, offset int) []*websocket.Dialer {
 			ReadBufferSize: 128, WriteBufferSize: 512, WriteBufferPool: writePool})
 	}
 	return out
+}
+
+// Sum is the floor run whose processes measured parts: counts and memory
+// added, from the earliest start to the latest ack.
+func Sum(parts ...Result) Result {
+	var sum Result
+	for _, r := range parts {
+		sum.Cameras += r.Cameras
+		sum.Connected += r.Connected
+		sum.Acked += r.Acked
+		sum.Failed += r.Failed
+		sum.RSSBytes += r.RSSBytes
+		sum.BaseRSSBytes += r.BaseRSSBytes
+		if sum.Started.IsZero() || r.Started.Before(sum.Started) {
+			sum.Started = r.Started
+		}
+		if r.Ended.After(sum.Ended) {
+			sum.Ended = r.Ended
+		}
+	}
+	sum.Elapsed = sum.Ended.Sub(sum.Started)
+	if sum.Elapsed > 0 {
+		sum.ConnectsPerSec = float64(sum.Connected) / sum.Elapsed.Seconds()
+	}
+	if sum.Acked > 0 {
+		sum.RSSPerConnKB = float64(sum.RSSBytes-sum.BaseRSSBytes) / float64(sum.Acked) / 1024
+	}
+	return sum
 }

@@ -13,6 +13,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -60,9 +61,33 @@ func KeyFromBytes(b []byte) (*Key, error) {
 	return k, nil
 }
 
-// Bytes returns a copy of the key's bytes, to hand to a worker of the same
-// run. Never log them.
+// Bytes returns a copy of the key's bytes. Never log them.
 func (k *Key) Bytes() []byte { return slices.Clone(k.secret[:]) }
+
+// MarshalText writes the key as hex: the form of a key file ('herd key')
+// and of the key a coordinator hands its workers. It is the one encoding
+// that shows the secret, so a Key goes only where the run's processes read
+// it (a file of mode 0600, a pipe), never onto a command line or into a log.
+func (k *Key) MarshalText() ([]byte, error) {
+	out := make([]byte, hex.EncodedLen(KeySize))
+	hex.Encode(out, k.secret[:])
+	return out, nil
+}
+
+// UnmarshalText reads a key MarshalText wrote (surrounding space allowed).
+func (k *Key) UnmarshalText(b []byte) error {
+	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return errors.New("oracle: a key is 64 hex digits (make one with 'herd key')")
+	}
+	nk, err := KeyFromBytes(raw)
+	if err != nil {
+		return err
+	}
+	k.secret = nk.secret
+	k.pool.New = func() any { return &macState{h: hmac.New(sha256.New, k.secret[:])} }
+	return nil
+}
 
 // ID names the key without revealing it: the first 8 bytes of the SHA-256
 // of the key, in hex. Shards of one run must show the same ID.

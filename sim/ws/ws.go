@@ -1,0 +1,262 @@
+// Package ws is herd/1 over WebSocket, a transport of the device channel
+// (sim/link): the connection of every simulated camera of a process, on
+// gorilla/websocket.
+//
+// A connected camera costs one goroutine, its socket's reader, and the
+// reader only reads: a small pool of handlers (the Dialer's) deals with
+// each message, and with each ping, while the reader waits, so a camera's
+// messages are still handled one at a time and in order. A parked reader is
+// herd's largest cost per camera, and this keeps it at the runtime's
+// smallest stack (2 KB): handling a message, or gorilla's default ping
+// handler writing its pong, goes deep enough to grow the reader's stack to
+// 4–8 KB for the rest of the socket's life (the runtime shrinks a stack only
+// when a quarter of it is in use), and a goroutine per message or per pong
+// piles up thousands of grown stacks when the CPU is short. Write buffers
+// are pooled too: a camera holds one only while it writes a frame.
+package ws
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/herd-drill/herd/internal/loopback"
+	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim/link"
+	"github.com/herd-drill/herd/sim/wire"
+)
+
+// Timing of a camera's socket.
+const (
+	DialTimeout    = 10 * time.Second // TCP connect + upgrade
+	WelcomeTimeout = 10 * time.Second // upgrade to welcome
+	WriteTimeout   = 10 * time.Second // one frame
+	pongTimeout    = time.Second      // a pong, when another frame is being written
+)
+
+// DefaultHandlers is how many goroutines handle what the readers read.
+const DefaultHandlers = 64
+
+// DefaultPerSource is how many sockets dial from one loopback source
+// address: the kernel's ephemeral ports towards one destination are about
+// 28,000, and TIME_WAIT keeps closed ones for a minute.
+const DefaultPerSource = 8000
+
+// Dialer connects cameras over WebSocket to the target's cells.
+type Dialer struct {
+	urls    []string // device-channel URL of each cell
+	dialers []*websocket.Dialer
+	inbox   chan inbound // what the readers read, for the handlers
+	readers sync.WaitGroup
+	workers sync.WaitGroup
+	bufs    sync.Pool // *bytes.Buffer: a message being handled
+	close   sync.Once
+}
+
+var _ link.Dialer = (*Dialer)(nil)
+
+// NewDialer connects to cells (http:// or https:// base URLs; devices use
+// ws:// or wss:// on the same host), for a process of cameras sockets
+// dialing from the loopback source addresses after the first sourceOffset.
+func NewDialer(cells []string, cameras, sourceOffset int) (*Dialer, error) {
+	d := &Dialer{inbox: make(chan inbound, DefaultHandlers)}
+	host := ""
+	for _, cell := range cells {
+		u, err := url.Parse(cell)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, errors.New("target cell " + cell + " is not an http:// or https:// base URL")
+		}
+		ws := *u
+		ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
+		ws.Path = strings.TrimSuffix(u.Path, "/") + wire.PathConnect
+		d.urls = append(d.urls, ws.String())
+		host = u.Hostname()
+	}
+	for _, local := range loopback.Sources(host, cameras, DefaultPerSource, sourceOffset) {
+		nd := &net.Dialer{Timeout: DialTimeout, LocalAddr: local, Control: loopback.Control}
+		d.dialers = append(d.dialers, &websocket.Dialer{
+			NetDialContext:   nd.DialContext,
+			HandshakeTimeout: DialTimeout,
+			ReadBufferSize:   128, // acks, welcomes and live requests are tens of bytes
+			WriteBufferSize:  4096,
+			WriteBufferPool:  writePool,
+		})
+	}
+	d.bufs.New = func() any { return new(bytes.Buffer) }
+	for range DefaultHandlers {
+		d.workers.Go(d.handle)
+	}
+	return d, nil
+}
+
+// writePool shares write buffers between all cameras.
+var writePool = &sync.Pool{}
+
+// Dial upgrades cam's socket and reads the welcome.
+func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (link.Conn, wire.Message, error) {
+	hdr := http.Header{"Authorization": {"Bearer " + cam.Token}}
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	ws, resp, err := d.dialers[(cam.Nth/DefaultPerSource)%len(d.dialers)].DialContext(dctx, d.urls[cam.Cell], hdr)
+	cancel()
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, wire.Message{}, err
+		}
+		if resp != nil {
+			return nil, wire.Message{}, &link.Failure{Class: link.Status(resp.StatusCode), RetryAfter: link.RetryAfter(resp.Header.Get("Retry-After")), Err: err}
+		}
+		return nil, wire.Message{}, link.Fail(link.Net(err), err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(WelcomeTimeout))
+	_, b, err := ws.ReadMessage()
+	if err != nil {
+		ws.Close()
+		return nil, wire.Message{}, link.Fail(classify(err), err)
+	}
+	m, err := wire.Decode(b)
+	if err == nil && m.Type != wire.TypeWelcome {
+		err = errors.New("the first message is not a welcome")
+	}
+	if err != nil {
+		ws.Close()
+		return nil, wire.Message{}, link.Fail(link.ErrProtocol, err)
+	}
+	_ = ws.SetReadDeadline(time.Time{})
+	c := &conn{ws: ws, h: h, d: d}
+	d.readers.Add(1)
+	ws.SetPingHandler(func(data string) error {
+		d.inbox <- inbound{c: c, ping: data}
+		return nil
+	})
+	go c.read()
+	return c, m, nil
+}
+
+// Close stops the handlers once every reader has ended.
+func (d *Dialer) Close() {
+	d.close.Do(func() {
+		d.readers.Wait()
+		close(d.inbox)
+		d.workers.Wait()
+	})
+}
+
+// conn is one camera's socket.
+type conn struct {
+	ws        *websocket.Conn
+	h         link.Handler
+	d         *Dialer
+	abandoned atomic.Bool // dropped silently: left open and unread
+}
+
+var _ link.Conn = (*conn)(nil)
+
+func (c *conn) Send(msg []byte) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+		c.ws.Close()
+		return link.Fail(classify(err), err)
+	}
+	return nil
+}
+
+func (c *conn) Drop(mode string) {
+	switch mode {
+	case scenarios.ModeSilent:
+		// Stop reading (so no pongs) and writing; leave the socket open.
+		c.abandoned.Store(true)
+		_ = c.ws.SetReadDeadline(time.Now())
+		return
+	case scenarios.ModeClose:
+		_ = c.ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseGoingAway, "camera offline"), time.Now().Add(time.Second))
+	default:
+		if tc, ok := c.ws.NetConn().(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // close sends RST
+		}
+	}
+	c.ws.Close()
+}
+
+func (c *conn) Close() {
+	if !c.abandoned.Load() {
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+	}
+	c.ws.Close()
+}
+
+// read is the socket's reader: it only reads, and hands each message to
+// the handlers, waiting until it is dealt with.
+func (c *conn) read() {
+	done := make(chan struct{})
+	for {
+		_, r, err := c.ws.NextReader()
+		if err != nil {
+			if !c.abandoned.Load() {
+				c.h.Lost(c, link.Fail(classify(err), err))
+			}
+			c.d.readers.Done()
+			return
+		}
+		c.d.inbox <- inbound{c: c, r: r, done: done}
+		<-done
+	}
+}
+
+// inbound is a handler's job: a message to hand on, then done signalled,
+// or (done nil) a ping to answer.
+type inbound struct {
+	c    *conn
+	r    io.Reader
+	ping string
+	done chan struct{}
+}
+
+// handle is one of the handlers.
+func (d *Dialer) handle() {
+	for in := range d.inbox {
+		if in.done == nil {
+			// A camera's frame write that a slow target holds up holds up
+			// its pong too: waiting at most pongTimeout keeps one stuck
+			// socket from stalling every camera's messages.
+			_ = in.c.ws.WriteControl(websocket.PongMessage, []byte(in.ping), time.Now().Add(pongTimeout))
+			continue
+		}
+		buf := d.bufs.Get().(*bytes.Buffer)
+		buf.Reset()
+		if _, err := buf.ReadFrom(in.r); err == nil { // else the reader sees the error next
+			in.c.h.Message(in.c, buf.Bytes())
+		}
+		d.bufs.Put(buf)
+		in.done <- struct{}{}
+	}
+}
+
+// classify maps a socket error to an error class: herd/1's close codes,
+// else the network's.
+func classify(err error) string {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		switch ce.Code {
+		case wire.CloseTryAgainLater:
+			return link.ErrClose1013
+		case wire.CloseGoingAway:
+			return link.ErrClose1001
+		}
+		return link.ErrCloseOther
+	}
+	return link.Net(err)
+}
