@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,92 +12,60 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/herd-drill/herd/internal/exitcode"
 	"github.com/herd-drill/herd/scenarios"
 )
 
-// k8sObj is one decoded Kubernetes object, read through paths like
-// "spec.template.spec.containers".
-type k8sObj map[string]any
-
-func (o k8sObj) get(t *testing.T, path string) any {
-	t.Helper()
-	var v any = map[string]any(o)
-	for _, k := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			t.Fatalf("%s: %q is not a mapping", path, k)
-		}
-		if v, ok = m[k]; !ok {
-			t.Fatalf("%s: no %q", path, k)
-		}
-	}
-	return v
-}
-
-func (o k8sObj) str(t *testing.T, path string) string {
-	t.Helper()
-	s, ok := o.get(t, path).(string)
-	if !ok {
-		t.Fatalf("%s = %#v, not a string", path, o.get(t, path))
-	}
-	return s
-}
-
-func (o k8sObj) list(t *testing.T, path string) []k8sObj {
-	t.Helper()
-	raw, ok := o.get(t, path).([]any)
-	if !ok {
-		t.Fatalf("%s = %#v, not a list", path, o.get(t, path))
-	}
-	var out []k8sObj
-	for _, v := range raw {
-		out = append(out, k8sObj(v.(map[string]any)))
-	}
-	return out
-}
-
-func (o k8sObj) strings(t *testing.T, path string) []string {
-	t.Helper()
-	var out []string
-	for _, v := range o.get(t, path).([]any) {
-		out = append(out, v.(string))
-	}
-	return out
-}
-
-func (o k8sObj) has(path string) bool {
-	var v any = map[string]any(o)
-	for _, k := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return false
-		}
-		if v, ok = m[k]; !ok {
-			return false
-		}
-	}
-	return true
+// manifest is a decoded herd k8s manifest: every document decoded
+// strictly into the Kubernetes API's own type for its kind, so that a
+// field the API does not know fails the test.
+type manifest struct {
+	kinds      []string // apiVersion/kind of each document, in order
+	configMaps []corev1.ConfigMap
+	secrets    []corev1.Secret
+	jobs       []batchv1.Job
+	metas      []metav1.ObjectMeta
 }
 
 // decodeManifest parses a multi-document YAML stream.
-func decodeManifest(t *testing.T, manifest string) []k8sObj {
+func decodeManifest(t *testing.T, text string) manifest {
 	t.Helper()
-	dec := yaml.NewDecoder(strings.NewReader(manifest))
-	var docs []k8sObj
-	for {
-		var m map[string]any
-		err := dec.Decode(&m)
-		if errors.Is(err, io.EOF) {
-			return docs
+	var m manifest
+	for _, doc := range strings.Split(text, "\n---\n") {
+		var tm metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &tm); err != nil {
+			t.Fatalf("manifest is not YAML: %v\n%s", err, doc)
+		}
+		m.kinds = append(m.kinds, tm.APIVersion+"/"+tm.Kind)
+		var meta metav1.ObjectMeta
+		var err error
+		switch tm.APIVersion + "/" + tm.Kind {
+		case "v1/ConfigMap":
+			var o corev1.ConfigMap
+			err = yaml.UnmarshalStrict([]byte(doc), &o)
+			m.configMaps, meta = append(m.configMaps, o), o.ObjectMeta
+		case "v1/Secret":
+			var o corev1.Secret
+			err = yaml.UnmarshalStrict([]byte(doc), &o)
+			m.secrets, meta = append(m.secrets, o), o.ObjectMeta
+		case "batch/v1/Job":
+			var o batchv1.Job
+			err = yaml.UnmarshalStrict([]byte(doc), &o)
+			m.jobs, meta = append(m.jobs, o), o.ObjectMeta
+		default:
+			t.Fatalf("unexpected object %s/%s", tm.APIVersion, tm.Kind)
 		}
 		if err != nil {
-			t.Fatalf("manifest is not YAML: %v\n%s", err, manifest)
+			t.Fatalf("%s/%s does not decode strictly into its API type: %v\n%s", tm.APIVersion, tm.Kind, err, doc)
 		}
-		docs = append(docs, k8sObj(m))
+		m.metas = append(m.metas, meta)
 	}
+	return m
 }
 
 // flagValue returns the value after flag in args.
@@ -149,73 +115,69 @@ func TestK8sManifest(t *testing.T) {
 			if code != exitcode.OK {
 				t.Fatalf("exit %d\n%s", code, stderr)
 			}
-			docs := decodeManifest(t, stdout)
-			var kinds []string
-			byKind := map[string][]k8sObj{}
-			for _, d := range docs {
-				k := d.str(t, "apiVersion") + "/" + d.str(t, "kind")
-				kinds = append(kinds, k)
-				byKind[d.str(t, "kind")] = append(byKind[d.str(t, "kind")], d)
+			m := decodeManifest(t, stdout)
+			for i, meta := range m.metas {
 				// Every object: in the namespace asked for, labelled as
 				// part of this drill.
-				if got, _ := d.get(t, "metadata").(map[string]any)["namespace"].(string); got != tc.ns {
-					t.Errorf("%s namespace %q, want %q", k, got, tc.ns)
+				if meta.Namespace != tc.ns {
+					t.Errorf("%s namespace %q, want %q", m.kinds[i], meta.Namespace, tc.ns)
 				}
-				labels := d.get(t, "metadata.labels").(map[string]any)
-				if labels["app.kubernetes.io/instance"] != tc.jobName || labels["app.kubernetes.io/name"] != "herd" {
-					t.Errorf("%s labels %v", k, labels)
+				if meta.Labels["app.kubernetes.io/instance"] != tc.jobName || meta.Labels["app.kubernetes.io/name"] != "herd" {
+					t.Errorf("%s labels %v", m.kinds[i], meta.Labels)
 				}
 			}
-			if !slices.Equal(kinds, tc.wantKinds) {
-				t.Fatalf("objects %v, want %v", kinds, tc.wantKinds)
+			if !slices.Equal(m.kinds, tc.wantKinds) {
+				t.Fatalf("objects %v, want %v", m.kinds, tc.wantKinds)
 			}
 
-			cm := byKind["ConfigMap"][0]
-			data := cm.get(t, "data").(map[string]any)
-			if len(data) != 1 || data["aws-outage.yaml"] != string(awsSource) {
-				t.Errorf("ConfigMap data is not the aws-outage source: keys %v", k8sKeys(data))
+			cm := m.configMaps[0]
+			if len(cm.Data) != 1 || cm.Data["aws-outage.yaml"] != string(awsSource) {
+				t.Errorf("ConfigMap data is not the aws-outage source: keys %v", k8sKeys(cm.Data))
 			}
-			secrets := map[string]k8sObj{}
-			for _, s := range byKind["Secret"] {
-				secrets[s.str(t, "metadata.name")] = s
+			secrets := map[string]corev1.Secret{}
+			for _, sec := range m.secrets {
+				secrets[sec.Name] = sec
 			}
 			keySecret := tc.keySecret
 			if keySecret == "" {
 				keySecret = tc.jobName + "-key"
-				s, ok := secrets[keySecret]
+				sec, ok := secrets[keySecret]
 				if !ok {
 					t.Fatalf("no Secret %s among %v", keySecret, k8sKeys(secrets))
 				}
-				if key := s.str(t, "stringData.key"); !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(key) {
+				if key := sec.StringData["key"]; !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(key) {
 					t.Errorf("oracle key %q is not 32 bytes of hex", key)
 				}
 			} else if _, ok := secrets[tc.jobName+"-key"]; ok {
 				t.Error("a key Secret was generated despite --key-secret")
 			}
 			if tc.tokenSecret == tc.jobName+"-admin" {
-				if got := secrets[tc.tokenSecret].str(t, "stringData.token"); got != "s3cret" {
+				if got := secrets[tc.tokenSecret].StringData["token"]; got != "s3cret" {
 					t.Errorf("admin Secret holds %q", got)
 				}
 			}
 
-			job := byKind["Job"][0]
-			if job.str(t, "metadata.name") != tc.jobName {
-				t.Errorf("Job name %q", job.str(t, "metadata.name"))
+			job := m.jobs[0]
+			if job.Name != tc.jobName {
+				t.Errorf("Job name %q", job.Name)
 			}
-			for path, want := range map[string]any{
-				"spec.completionMode": "Indexed", "spec.completions": 4, "spec.parallelism": 4,
-				"spec.backoffLimitPerIndex": 0, "spec.template.spec.restartPolicy": "Never",
-				"spec.template.spec.securityContext.runAsNonRoot": true,
-				"spec.template.spec.automountServiceAccountToken": false,
+			spec, pod := job.Spec, job.Spec.Template.Spec
+			for what, ok := range map[string]bool{
+				"completionMode Indexed":             spec.CompletionMode != nil && *spec.CompletionMode == batchv1.IndexedCompletion,
+				"completions 4":                      spec.Completions != nil && *spec.Completions == 4,
+				"parallelism 4":                      spec.Parallelism != nil && *spec.Parallelism == 4,
+				"backoffLimitPerIndex 0":             spec.BackoffLimitPerIndex != nil && *spec.BackoffLimitPerIndex == 0,
+				"restartPolicy Never":                pod.RestartPolicy == corev1.RestartPolicyNever,
+				"runAsNonRoot":                       pod.SecurityContext != nil && pod.SecurityContext.RunAsNonRoot != nil && *pod.SecurityContext.RunAsNonRoot,
+				"automountServiceAccountToken false": pod.AutomountServiceAccountToken != nil && !*pod.AutomountServiceAccountToken,
 			} {
-				if got := job.get(t, path); got != want {
-					t.Errorf("%s = %#v, want %#v", path, got, want)
+				if !ok {
+					t.Errorf("Job: want %s", what)
 				}
 			}
-			pod := k8sObj(job.get(t, "spec.template").(map[string]any))
-			podLabels := pod.get(t, "metadata.labels").(map[string]any)
-			for _, sp := range pod.list(t, "spec.topologySpreadConstraints") {
-				for k, v := range sp.get(t, "labelSelector.matchLabels").(map[string]any) {
+			podLabels := job.Spec.Template.Labels
+			for _, sp := range pod.TopologySpreadConstraints {
+				for k, v := range sp.LabelSelector.MatchLabels {
 					if podLabels[k] != v {
 						t.Errorf("spread selector %s=%v does not match the pod labels %v", k, v, podLabels)
 					}
@@ -224,32 +186,26 @@ func TestK8sManifest(t *testing.T) {
 
 			// Volumes and mounts: every mount has a volume, every volume
 			// is mounted, and each volume is the object it should be.
-			volumes := map[string]k8sObj{}
-			for _, v := range pod.list(t, "spec.volumes") {
-				volumes[v.str(t, "name")] = v
-			}
-			containers := pod.list(t, "spec.containers")
-			var inits []k8sObj
-			if pod.has("spec.initContainers") {
-				inits = pod.list(t, "spec.initContainers")
+			volumes := map[string]corev1.Volume{}
+			for _, v := range pod.Volumes {
+				volumes[v.Name] = v
 			}
 			mountedAt := map[string]string{} // volume → path in the drill container
 			used := map[string]bool{}
-			for _, c := range append(slices.Clone(containers), inits...) {
-				if c.str(t, "image") != "registry.test/herd:1" {
-					t.Errorf("container %s image %q", c.str(t, "name"), c.str(t, "image"))
+			for _, c := range append(slices.Clone(pod.Containers), pod.InitContainers...) {
+				if c.Image != "registry.test/herd:1" {
+					t.Errorf("container %s image %q", c.Name, c.Image)
 				}
-				if c.get(t, "securityContext.allowPrivilegeEscalation") != false || c.get(t, "securityContext.readOnlyRootFilesystem") != true {
-					t.Errorf("container %s security context %v", c.str(t, "name"), c.get(t, "securityContext"))
+				if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+					t.Errorf("container %s security context %+v", c.Name, c.SecurityContext)
 				}
-				for _, m := range c.list(t, "volumeMounts") {
-					name := m.str(t, "name")
-					if _, ok := volumes[name]; !ok {
-						t.Errorf("container %s mounts %q, which is no volume", c.str(t, "name"), name)
+				for _, mnt := range c.VolumeMounts {
+					if _, ok := volumes[mnt.Name]; !ok {
+						t.Errorf("container %s mounts %q, which is no volume", c.Name, mnt.Name)
 					}
-					used[name] = true
-					if c.str(t, "name") == "herd" {
-						mountedAt[name] = m.str(t, "mountPath")
+					used[mnt.Name] = true
+					if c.Name == "herd" {
+						mountedAt[mnt.Name] = mnt.MountPath
 					}
 				}
 			}
@@ -258,35 +214,35 @@ func TestK8sManifest(t *testing.T) {
 					t.Errorf("volume %q is mounted nowhere", name)
 				}
 			}
-			if got := volumes["scenario"].str(t, "configMap.name"); got != cm.str(t, "metadata.name") {
-				t.Errorf("scenario volume is ConfigMap %q, want %q", got, cm.str(t, "metadata.name"))
+			if v := volumes["scenario"].ConfigMap; v == nil || v.Name != cm.Name {
+				t.Errorf("scenario volume is ConfigMap %+v, want %q", v, cm.Name)
 			}
-			if got := volumes["oracle-key"].str(t, "secret.secretName"); got != keySecret {
-				t.Errorf("key volume is Secret %q, want %q", got, keySecret)
+			if v := volumes["oracle-key"].Secret; v == nil || v.SecretName != keySecret {
+				t.Errorf("key volume is Secret %+v, want %q", v, keySecret)
 			}
 			if tc.pvc != "" {
-				if got := volumes["results"].str(t, "persistentVolumeClaim.claimName"); got != tc.pvc {
-					t.Errorf("results claim %q, want %q", got, tc.pvc)
+				if v := volumes["results"].PersistentVolumeClaim; v == nil || v.ClaimName != tc.pvc {
+					t.Errorf("results claim %+v, want %q", v, tc.pvc)
 				}
-				if len(inits) != 0 {
-					t.Errorf("with a PVC the pods need no results sidecar, got %d init containers", len(inits))
+				if len(pod.InitContainers) != 0 {
+					t.Errorf("with a PVC the pods need no results sidecar, got %d init containers", len(pod.InitContainers))
 				}
-			} else if !volumes["results"].has("emptyDir") {
-				t.Errorf("results volume %v, want an emptyDir", volumes["results"])
+			} else if volumes["results"].EmptyDir == nil {
+				t.Errorf("results volume %+v, want an emptyDir", volumes["results"])
 			}
 
 			// The drill container's command line.
-			if len(containers) != 1 {
-				t.Fatalf("%d containers, want 1", len(containers))
+			if len(pod.Containers) != 1 {
+				t.Fatalf("%d containers, want 1", len(pod.Containers))
 			}
-			c := containers[0]
-			cmd := append(c.strings(t, "command"), c.strings(t, "args")...)
+			c := pod.Containers[0]
+			cmd := append(slices.Clone(c.Command), c.Args...)
 			if cmd[0] != "herd" || cmd[1] != "run" {
 				t.Fatalf("command %v, want herd run", cmd)
 			}
 			scenarioPath := cmd[2]
-			if dir, file := filepath.Split(scenarioPath); filepath.Clean(dir) != mountedAt["scenario"] || data[file] == nil {
-				t.Errorf("scenario %s is not a file of the mounted ConfigMap (mounted at %s, keys %v)", scenarioPath, mountedAt["scenario"], k8sKeys(data))
+			if dir, file := filepath.Split(scenarioPath); filepath.Clean(dir) != mountedAt["scenario"] || cm.Data[file] == "" {
+				t.Errorf("scenario %s is not a file of the mounted ConfigMap (mounted at %s, keys %v)", scenarioPath, mountedAt["scenario"], k8sKeys(cm.Data))
 			}
 			want := map[string]string{
 				"--shards":   "4",
@@ -305,7 +261,7 @@ func TestK8sManifest(t *testing.T) {
 					t.Errorf("--start-at %q is not RFC 3339", start)
 				}
 			}
-			if items := volumes["oracle-key"].list(t, "secret.items"); len(items) != 1 || items[0].str(t, "key") != "key" || items[0].str(t, "path") != "key" {
+			if items := volumes["oracle-key"].Secret.Items; len(items) != 1 || items[0].Key != "key" || items[0].Path != "key" {
 				t.Errorf("key volume items %v, want the Secret's key at /key", items)
 			}
 			if tail := cmd[len(cmd)-len(tc.wantArgs):]; len(tc.wantArgs) > 0 && !slices.Equal(tail, tc.wantArgs) {
@@ -316,15 +272,15 @@ func TestK8sManifest(t *testing.T) {
 					t.Errorf("command has %s, which was not asked for: %v", f, cmd)
 				}
 			}
-			env := map[string]k8sObj{}
-			for _, e := range c.list(t, "env") {
-				env[e.str(t, "name")] = e
+			env := map[string]corev1.EnvVar{}
+			for _, e := range c.Env {
+				env[e.Name] = e
 			}
-			if got := env["JOB_COMPLETION_INDEX"].str(t, "valueFrom.fieldRef.fieldPath"); got != "metadata.annotations['batch.kubernetes.io/job-completion-index']" {
-				t.Errorf("JOB_COMPLETION_INDEX from %q", got)
+			if e := env["JOB_COMPLETION_INDEX"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.annotations['batch.kubernetes.io/job-completion-index']" {
+				t.Errorf("JOB_COMPLETION_INDEX from %+v", e.ValueFrom)
 			}
-			if got := env["HERD_ADMIN_TOKEN"].str(t, "valueFrom.secretKeyRef.name"); got != tc.tokenSecret {
-				t.Errorf("HERD_ADMIN_TOKEN from Secret %q, want %q", got, tc.tokenSecret)
+			if e := env["HERD_ADMIN_TOKEN"]; e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != tc.tokenSecret {
+				t.Errorf("HERD_ADMIN_TOKEN from %+v, want Secret %q", e.ValueFrom, tc.tokenSecret)
 			}
 			if _, ok := k8sFlagValue(cmd, "--admin-token"); ok || strings.Contains(strings.Join(cmd, " "), "s3cret") {
 				t.Error("the admin token is on the command line")
@@ -332,14 +288,14 @@ func TestK8sManifest(t *testing.T) {
 
 			// The results sidecar prints the same file the drill writes.
 			if tc.pvc == "" {
-				if len(inits) != 1 {
-					t.Fatalf("%d init containers, want the results sidecar", len(inits))
+				if len(pod.InitContainers) != 1 {
+					t.Fatalf("%d init containers, want the results sidecar", len(pod.InitContainers))
 				}
-				sc := inits[0]
-				scmd := append(sc.strings(t, "command"), sc.strings(t, "args")...)
+				sc := pod.InitContainers[0]
+				scmd := append(slices.Clone(sc.Command), sc.Args...)
 				out, _ := k8sFlagValue(cmd, "--out")
-				if sc.str(t, "restartPolicy") != "Always" || !slices.Equal(scmd, []string{"herd", "k8s", "emit", out}) {
-					t.Errorf("sidecar restartPolicy %q, command %v; want Always, herd k8s emit %s", sc.str(t, "restartPolicy"), scmd, out)
+				if sc.RestartPolicy == nil || *sc.RestartPolicy != corev1.ContainerRestartPolicyAlways || !slices.Equal(scmd, []string{"herd", "k8s", "emit", out}) {
+					t.Errorf("sidecar restartPolicy %v, command %v; want Always, herd k8s emit %s", sc.RestartPolicy, scmd, out)
 				}
 			}
 		})
@@ -371,14 +327,13 @@ func TestK8sScenarioFile(t *testing.T) {
 		if code != exitcode.OK {
 			t.Fatalf("exit %d\n%s", code, stderr)
 		}
-		docs := decodeManifest(t, stdout)
+		m := decodeManifest(t, stdout)
 		want, _ := os.ReadFile(tc.file)
-		data := docs[0].get(t, "data").(map[string]any)
+		data := m.configMaps[0].Data
 		if len(data) != 1 || data[tc.key] != string(want) {
 			t.Errorf("%s: ConfigMap data %v, want %s holding the file", tc.file, data, tc.key)
 		}
-		job := docs[len(docs)-1]
-		args := job.list(t, "spec.template.spec.containers")[0].strings(t, "args")
+		args := m.jobs[0].Spec.Template.Spec.Containers[0].Args
 		if args[1] != "/config/"+tc.key {
 			t.Errorf("%s: herd run %s, want /config/%s", tc.file, args[1], tc.key)
 		}
@@ -402,8 +357,7 @@ func TestK8sStartInstant(t *testing.T) {
 		if code != exitcode.OK {
 			t.Fatalf("%v: exit %d\n%s", tc.args, code, stderr)
 		}
-		docs := decodeManifest(t, stdout)
-		args := docs[len(docs)-1].list(t, "spec.template.spec.containers")[0].strings(t, "args")
+		args := decodeManifest(t, stdout).jobs[0].Spec.Template.Spec.Containers[0].Args
 		v, _ := k8sFlagValue(args, "--start-at")
 		start, err := time.Parse(time.RFC3339, v)
 		if err != nil {
