@@ -27,21 +27,10 @@ func newBenchCmd() *cobra.Command {
 	return c
 }
 
-// floorInput is what a floor run tells each of its processes.
-type floorInput struct {
-	Target       []string    `json:"target"`
-	Key          *oracle.Key `json:"key"`
-	Cameras      int         `json:"cameras"`
-	Seed         uint64      `json:"seed"`
-	Segment      sim.Segment `json:"segment"`
-	SourceOffset int         `json:"source_offset"`
-	MaxDialing   int         `json:"max_dialing"`
-}
-
 func newBenchFloorCmd() *cobra.Command {
 	var (
 		targetURL, adminToken string
-		in                    floorInput
+		in                    floor.Fleet
 		provision             bool
 		processes             int
 	)
@@ -65,7 +54,7 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if p, ok := procs.FromParent(c.InOrStdin()); ok {
-				return floorChild(c, p)
+				return floor.ServeProcess(c.Context(), p) // one process of a spread run
 			}
 			if targetURL == "" {
 				return usagef(c, errors.New("--target is required (start one with 'herd target')"))
@@ -89,14 +78,13 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 				}
 			}
 			if processes == 0 {
-				processes = budget.Processes(in.Cameras, 1, maxPerWorker)
+				processes = budget.Processes(in.Cameras, 1, sim.MaxPerWorker)
 			}
 			var res floor.Result
 			if processes > 1 {
-				res, err = floorProcesses(c, in, processes)
+				res, err = floor.Spread(ctx, in, processes, []string{"bench", "floor"}, c.ErrOrStderr())
 			} else {
-				in.Segment = sim.Whole
-				res, err = runFloor(c, in, time.Time{}, func(n, total int) { fmt.Fprintf(c.ErrOrStderr(), "herd: floor: %d/%d connected\n", n, total) })
+				res, err = floor.RunFleet(ctx, in, time.Time{}, func(n, total int) { fmt.Fprintf(c.ErrOrStderr(), "herd: floor: %d/%d connected\n", n, total) })
 			}
 			if err != nil {
 				return interruptedOr(ctx, err)
@@ -115,39 +103,6 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 	return c
 }
 
-// runFloor opens the sockets of in's segment from this process, from start
-// on (zero: now).
-func runFloor(c *cobra.Command, in floorInput, start time.Time, progress func(n, total int)) (floor.Result, error) {
-	l, err := sim.NewLayout(in.Cameras, in.Seed, in.Key)
-	if err != nil {
-		return floor.Result{}, err
-	}
-	return floor.Run(c.Context(), floor.Config{
-		Targets: in.Target, Cell: func(i int) int { return sim.CellOf(l.Account(i), len(in.Target)) },
-		Cameras: in.Cameras, Only: in.Segment.CameraIndexes(l), MaxDialing: in.MaxDialing, SourceOffset: in.SourceOffset,
-		Device: l.Device, Token: l.DeviceToken, Progress: progress, Start: start,
-	})
-}
-
-// floorChild is one process of a floor run spread over several.
-func floorChild(c *cobra.Command, p *procs.Parent) error {
-	var in floorInput
-	if err := p.Input(&in); err != nil {
-		return p.Fail(err)
-	}
-	p.Ready(nil)
-	start, err := p.WaitStart(c.Context())
-	if err != nil {
-		return p.Fail(err)
-	}
-	res, err := runFloor(c, in, start, nil)
-	if err != nil {
-		return p.Fail(err)
-	}
-	p.Done(res)
-	return nil
-}
-
 func printFloor(w io.Writer, res floor.Result) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -155,39 +110,4 @@ func printFloor(w io.Writer, res floor.Result) error {
 		floor.Result
 		ElapsedS float64 `json:"elapsed_s"`
 	}{res, res.Elapsed.Round(time.Millisecond).Seconds()})
-}
-
-// floorProcesses runs the floor as n processes of this binary, one
-// segment each, starting on one instant, and sums them.
-func floorProcesses(c *cobra.Command, in floorInput, n int) (floor.Result, error) {
-	specs := make([]procs.Spec, n)
-	offset := 0
-	per := (in.Cameras + n - 1) / n
-	for i, seg := range sim.Split(n) {
-		pi := in
-		pi.Segment, pi.SourceOffset = seg, offset
-		pi.MaxDialing = max(minDialingPerWorker, in.MaxDialing/n)
-		offset += (per+floor.DefaultPerSource-1)/floor.DefaultPerSource + 1
-		specs[i] = procs.Spec{Name: fmt.Sprintf("floor %d", i), Args: []string{"bench", "floor"}, Input: pi, Forward: c.ErrOrStderr()}
-	}
-	g, err := procs.StartGroup(specs)
-	if err != nil {
-		return floor.Result{}, err
-	}
-	defer g.Stop(10 * time.Second)
-	if _, err := g.Ready(c.Context(), time.Minute); err != nil {
-		return floor.Result{}, err
-	}
-	start := time.Now().Add(time.Second)
-	g.StartAt(start)
-	fmt.Fprintf(c.ErrOrStderr(), "herd: floor: %d cameras over %d processes, starting together at %s\n", in.Cameras, n, start.Format(time.TimeOnly))
-	var parts []floor.Result
-	for i, o := range g.Run(c.Context(), procs.Watch{}) {
-		var r floor.Result
-		if o.Done == nil || json.Unmarshal(o.Done, &r) != nil {
-			return floor.Result{}, fmt.Errorf("floor process %d: %s %s", i, o.Failure, o.Error)
-		}
-		parts = append(parts, r)
-	}
-	return floor.Sum(parts...), nil
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -90,27 +88,9 @@ clean machine.`,
 	return c
 }
 
-func parseSizes(s string) ([]int, error) {
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(part))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("--cameras %q: %q is not a positive number of cameras", s, part)
-		}
-		out = append(out, n)
-	}
-	sort.Ints(out)
-	for i := 1; i < len(out); i++ {
-		if out[i] == out[i-1] {
-			return nil, fmt.Errorf("--cameras %q: %d given twice", s, out[i])
-		}
-	}
-	return out, nil
-}
-
 func runCapacity(c *cobra.Command, name string, fl *capacityFlags) error {
 	ctx, stderr := c.Context(), c.ErrOrStderr()
-	sizes, err := parseSizes(fl.sizes)
+	sizes, err := reports.ParseSizes(fl.sizes)
 	if err != nil {
 		return usagef(c, err)
 	}
@@ -130,7 +110,6 @@ func runCapacity(c *cobra.Command, name string, fl *capacityFlags) error {
 	if fl.html == "" {
 		fl.html = filepath.Join(fl.dir, "capacity.html")
 	}
-	scenarioArg := name
 	base := []string{"--quiet", fmt.Sprintf("--time-scale=%g", fl.timeScale)}
 	if fl.policy != "" {
 		base = append(base, "--policy="+fl.policy)
@@ -153,116 +132,47 @@ func runCapacity(c *cobra.Command, name string, fl *capacityFlags) error {
 		env = append(env, "HERD_ADMIN_TOKEN="+fl.token)
 	}
 
-	var points []reports.CapacityPoint
-	seed := sc.Fleet.Seed
-	interrupted := false
-	for i, n := range sizes {
-		if i > 0 && (fl.pauseSet || sizes[i-1] >= 20_000) && fl.pause > 0 {
-			logf(stderr, false, "waiting %s for the kernel's TIME_WAIT table to drain", fl.pause)
-			if !sleepUntilCtx(ctx, fl.pause) {
-				interrupted = true
-				break
+	sweep := reports.Sweep{
+		Sizes: sizes, Pause: fl.pause, PauseAfter: 20_000,
+		Log: func(format string, args ...any) { logf(stderr, false, format, args...) },
+		Drill: func(ctx context.Context, n int) (*reports.Result, string, error) {
+			file := filepath.Join(fl.dir, fmt.Sprintf("cameras-%d.json", n))
+			ch, err := procs.Start(procs.Spec{Name: fmt.Sprintf("drill of %d cameras", n), Env: env, Forward: stderr,
+				Args: append([]string{"run", name, fmt.Sprintf("--cameras=%d", n), "--out=" + file}, base...)})
+			if err != nil {
+				return nil, "", err
 			}
-		}
-		file := filepath.Join(fl.dir, fmt.Sprintf("cameras-%d.json", n))
-		args := append([]string{"run", scenarioArg, fmt.Sprintf("--cameras=%d", n), "--out=" + file}, base...)
-		logf(stderr, false, "capacity: drilling %d cameras (%d of %d)", n, i+1, len(sizes))
-		start := time.Now()
-		ch, err := procs.Start(procs.Spec{Name: fmt.Sprintf("drill of %d cameras", n), Args: args, Env: env, Forward: stderr})
-		if err != nil {
-			return err
-		}
-		select { // its summary is in its result
-		case <-ch.Done():
-		case <-ctx.Done():
-			ch.Signal(syscall.SIGINT)
-			<-ch.Done()
-			interrupted = true
-		}
-		r, rerr := loadResult(file)
-		if rerr != nil {
-			if interrupted {
-				break
+			select { // its summary is in its result
+			case <-ch.Done():
+			case <-ctx.Done():
+				ch.Signal(syscall.SIGINT)
+				<-ch.Done()
 			}
-			return fmt.Errorf("the drill of %d cameras wrote no result: %s", n, ch.Failure())
-		}
-		if r.Interrupted {
-			interrupted = true
-			break
-		}
-		seed = r.Seed
-		p := reports.CapacityPointOf(r, file)
-		points = append(points, p)
-		logf(stderr, false, "capacity: %d cameras: %s in %s, T99 %s, T100 %s, connect p99 %.0f ms, %.0f events/s, %d violations",
-			n, r.Verdict, time.Since(start).Round(time.Second), msOrDash(p.RecoveryT99Ms), msOrDash(p.RecoveryT100Ms), p.ConnectP99Ms, p.Throughput, p.Violations)
-		if interrupted {
-			break
-		}
+			r, err := reports.ReadFile(file)
+			if err != nil {
+				return nil, "", fmt.Errorf("the drill of %d cameras wrote no result: %s", n, ch.Failure())
+			}
+			return r, file, nil
+		},
 	}
-	if len(points) == 0 {
-		return exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted before the first size finished"))
+	if fl.pauseSet {
+		sweep.PauseAfter = 0
 	}
-	capy := reports.NewCapacity(sc.Name, seed, points)
+	capy, err := sweep.Run(ctx, sc.Name, sc.Fleet.Seed)
+	if capy == nil {
+		return exitcode.With(exitcode.Interrupted, err)
+	}
 	werr := atomicfile.Write(fl.out, func(w io.Writer) error { return reports.WriteCapacityJSON(w, capy) })
-	if err := atomicfile.Write(fl.html, func(w io.Writer) error { return reports.WriteCapacityHTML(w, capy) }); err != nil && werr == nil {
-		werr = err
+	werr = errors.Join(werr, atomicfile.Write(fl.html, func(w io.Writer) error { return reports.WriteCapacityHTML(w, capy) }))
+	if err := reports.WriteCapacitySummary(c.OutOrStdout(), capy); err != nil {
+		return err
 	}
-	writeCapacitySummary(c.OutOrStdout(), capy)
 	fmt.Fprintf(c.OutOrStdout(), "\nwrote %s and %s\n", fl.out, fl.html)
 	if werr != nil {
 		return werr
 	}
-	if interrupted {
+	if err != nil {
 		return exitcode.With(exitcode.Interrupted, nil)
 	}
 	return nil
-}
-
-func sleepUntilCtx(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
-}
-
-func msOrDash(v *float64) string {
-	if v == nil {
-		return "-"
-	}
-	return (time.Duration(*v * float64(time.Millisecond))).Round(time.Millisecond).String()
-}
-
-func writeCapacitySummary(w io.Writer, c *reports.Capacity) {
-	fmt.Fprintf(w, "herd capacity %s (seed %d)\n\n", c.Scenario, c.Seed)
-	fmt.Fprintf(w, "%10s  %-7s %9s %9s %12s %10s %8s %10s %12s\n", "cameras", "verdict", "T99", "T100", "connect p99", "ack p99", "errors", "violations", "events/s")
-	for _, p := range c.Points {
-		fmt.Fprintf(w, "%10d  %-7s %9s %9s %10.0fms %8.0fms %7.2f%% %10d %12.0f\n", p.Cameras, p.Verdict, msOrDash(p.RecoveryT99Ms), msOrDash(p.RecoveryT100Ms),
-			p.ConnectP99Ms, p.AckP99Ms, 100*p.ErrorRate, p.Violations, p.Throughput)
-	}
-	k := c.Knee
-	switch {
-	case k.Cameras > 0:
-		fmt.Fprintf(w, "\nknee: %d cameras", k.Cameras)
-	default:
-		fmt.Fprintf(w, "\nknee: none")
-	}
-	if k.Note != "" {
-		fmt.Fprintf(w, ": %s", k.Note)
-	}
-	fmt.Fprintln(w)
-	if c.Fit != nil {
-		f := c.Fit
-		fmt.Fprintf(w, "USL fit: lambda %.3g events/s per camera, contention sigma %.3g, coherency kappa %.3g, R² %.3f", f.Lambda, f.Sigma, f.Kappa, f.R2)
-		if f.Peak != nil {
-			fmt.Fprintf(w, "; predicted peak %.0f events/s at %.0f cameras", f.Peak.X, f.Peak.N)
-			if f.Peak.Extrapolated {
-				fmt.Fprint(w, " (beyond the sizes drilled)")
-			}
-		}
-		fmt.Fprintln(w)
-	} else if c.FitError != "" {
-		fmt.Fprintf(w, "USL fit: %s\n", c.FitError)
-	}
 }

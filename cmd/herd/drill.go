@@ -4,14 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/herd-drill/herd/internal/live"
-	"github.com/herd-drill/herd/internal/procs"
 	"github.com/herd-drill/herd/reports"
-	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
 	"github.com/herd-drill/herd/sim/cloud"
 )
@@ -22,6 +22,18 @@ type drillOutputs struct {
 	latency  bool              // with latency histograms (for Prometheus)
 	planEnd  func()            // when the plan's last phase ends
 }
+
+// setGC sets the garbage collector's target of a drill's process, unless
+// GOGC is set: memory per camera is what bounds a fleet on one machine (the
+// README's Benchmarks section has the figures).
+func setGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(DefaultGCPercent)
+	}
+}
+
+// DefaultGCPercent is the garbage collector's target of a drill's process.
+const DefaultGCPercent = 35
 
 // runOne runs drill d in this process — a whole drill, a shard, a worker's
 // part — and builds its result: every path that runs a drill runs it
@@ -48,72 +60,15 @@ func runOne(ctx context.Context, d sim.Drill, info reports.TargetInfo, o drillOu
 	return reports.Build(d.Scenario, out, info, herdVersion()), nil
 }
 
-// The process layout of a drill. A process may hold a limited number of
-// open files (see procs.Budget), and each camera holds a socket on each
-// side.
-const (
-	// maxPerWorker bounds one worker's cameras even under a large limit:
-	// more processes use the cores better than a few large heaps.
-	maxPerWorker = 15_000
-	// maxPerCell bounds one target cell's device sockets.
-	maxPerCell = 14_000
-	// minDialingPerWorker is the least of --max-dialing a worker gets when
-	// the run's total is split between workers.
-	minDialingPerWorker = 64
-	// cellLookupTimeout is the registry look-up time-out of the cells herd
-	// run starts for its built-in target: on a machine the fleet shares
-	// with the target, a 25 ms time-out measures the CPU scheduler rather
-	// than the target.
-	cellLookupTimeout = 250 * time.Millisecond
-)
-
-// processPlan is how a drill is spread over processes.
-type processPlan struct {
-	workers int // fleet processes; 1 runs the fleet in this process
-	cells   int // target cell processes; 0 runs the built-in target in this process
-}
-
-// filesPerCamera is what a camera holds open on each side: two where a
-// silent outage leaves its old socket open until the target notices.
-func filesPerCamera(sc *scenarios.Scenario) int {
-	for _, p := range sc.Phases {
-		if p.Kind == scenarios.KindOutage && p.Mode == scenarios.ModeSilent {
-			return 2
-		}
-	}
-	return 1
-}
-
-// planProcesses sizes workers and cells for sc within b. forcedWorkers
-// and forcedCells (0 = choose) come from --workers and --cells.
-func planProcesses(b procs.Budget, sc *scenarios.Scenario, embedded bool, forcedWorkers, forcedCells int) (processPlan, error) {
-	n, files := sc.Fleet.Cameras, filesPerCamera(sc)
-	p := processPlan{workers: forcedWorkers, cells: forcedCells}
-	if !embedded && forcedCells > 0 {
-		return p, fmt.Errorf("--cells applies to the built-in target only; for your own target pass every cell in --target")
-	}
-	if p.workers < 0 || p.cells < 0 {
-		return p, fmt.Errorf("--workers and --cells must not be negative")
-	}
-	if p.workers == 0 {
-		// Fleet and built-in target in one process if both fit.
-		if embedded && p.cells == 0 && b.Fits(2*n, files) {
-			return processPlan{workers: 1}, nil
-		}
-		p.workers = b.Processes(n, files, maxPerWorker)
-	}
-	if embedded && p.cells == 0 && (p.workers > 1 || !b.Fits(2*n, files)) {
-		p.cells = b.Processes(n, files, maxPerCell)
-	}
-	if p.workers > n {
-		return p, fmt.Errorf("--workers %d is more than the %d cameras", p.workers, n)
-	}
-	return p, nil
-}
+// cellLookupTimeout is the registry look-up time-out of the cells herd run
+// starts for its built-in target: on a machine the fleet shares with the
+// target, a 25 ms time-out measures the CPU scheduler rather than the
+// target.
+const cellLookupTimeout = 250 * time.Millisecond
 
 // startBuiltinTarget starts the reference target for d: in this process,
 // or as cell processes when plan says so. It sets d's target and info.
-func startBuiltinTarget(c *cobra.Command, fl *runFlags, plan processPlan, d *sim.Drill, info *reports.TargetInfo) (stop func(), err error) {
+func startBuiltinTarget(c *cobra.Command, fl *runFlags, plan sim.ProcessPlan, d *sim.Drill, info *reports.TargetInfo) (stop func(), err error) {
 	faults, err := cloud.ParseFaults(fl.faults)
 	if err != nil {
 		return nil, usagef(c, fmt.Errorf("--target-fault: %w", err))
@@ -128,7 +83,7 @@ func startBuiltinTarget(c *cobra.Command, fl *runFlags, plan processPlan, d *sim
 	if err != nil {
 		return nil, err
 	}
-	if plan.cells == 0 {
+	if plan.Cells == 0 {
 		srv, err := cloud.New(cloud.Config{AdminToken: token, Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst})
 		if err != nil {
 			return nil, err
@@ -150,10 +105,10 @@ func startBuiltinTarget(c *cobra.Command, fl *runFlags, plan processPlan, d *sim
 	}
 	if fl.tgtRate > 0 {
 		// The rate is the target's: each cell takes its share.
-		extra = append(extra, fmt.Sprintf("--max-connect-rate=%g", fl.tgtRate/float64(plan.cells)), fmt.Sprintf("--connect-burst=%d", max(1, fl.tgtBurst/plan.cells)))
+		extra = append(extra, fmt.Sprintf("--max-connect-rate=%g", fl.tgtRate/float64(plan.Cells)), fmt.Sprintf("--connect-burst=%d", max(1, fl.tgtBurst/plan.Cells)))
 	}
-	logf(c.ErrOrStderr(), fl.quiet, "starting the built-in target as %d cell processes", plan.cells)
-	cells, err := startCells(c.Context(), plan.cells, "127.0.0.1", 0, token, extra, nil)
+	logf(c.ErrOrStderr(), fl.quiet, "starting the built-in target as %d cell processes", plan.Cells)
+	cells, err := startCells(c.Context(), plan.Cells, "127.0.0.1", 0, token, extra, nil)
 	if err != nil {
 		return nil, interruptedOr(c.Context(), err)
 	}

@@ -41,7 +41,7 @@ is named in its reasons. Exit codes as herd run: 0 pass, 3 fail, 2 bad input.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			var in []reports.Input
 			for _, name := range args {
-				r, err := loadResult(name)
+				r, err := reports.ReadFile(name)
 				if err != nil {
 					return exitcode.With(exitcode.Usage, err)
 				}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/herd-drill/herd/internal/exitcode"
+	"github.com/herd-drill/herd/reports"
 )
 
 // goldenResult is the reports package's golden result: a lifelike
@@ -102,7 +103,7 @@ func TestWriteReportsKeepsHistogramFilesInTheirDirectory(t *testing.T) {
 	dir := t.TempDir()
 	r := readResult(t, goldenResult)
 	r.Latency["../escaped"] = r.Latency["ack"]
-	err := writeReports(r, &reportFlags{hgrm: filepath.Join(dir, "hgrm")})
+	err := reports.WriteFiles(r, reports.Files{HGRM: filepath.Join(dir, "hgrm")})
 	if err == nil || !strings.Contains(err.Error(), `"../escaped": not a plain name`) {
 		t.Errorf("err = %v, want the bad name refused", err)
 	}
@@ -118,7 +119,7 @@ func TestReportRendersAResultWithoutTimeSeries(t *testing.T) {
 	r := readResult(t, goldenResult)
 	r.Curve.Violations, r.Curve.Latency, r.Curve.LatencyStepMs = nil, nil, 0
 	dir := t.TempDir()
-	if err := writeReports(r, &reportFlags{html: filepath.Join(dir, "r.html"), junit: filepath.Join(dir, "j.xml")}); err != nil {
+	if err := reports.WriteFiles(r, reports.Files{HTML: filepath.Join(dir, "r.html"), JUnit: filepath.Join(dir, "j.xml")}); err != nil {
 		t.Fatal(err)
 	}
 	page, _ := os.ReadFile(filepath.Join(dir, "r.html"))

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -174,15 +173,8 @@ func runScenario(c *cobra.Command, name string, fl *runFlags) (*scenarios.Scenar
 	return sc, nil
 }
 
-// DefaultGCPercent is the garbage collector's target in herd run, unless
-// GOGC is set: memory per camera is what bounds a fleet on one machine
-// (the README's Benchmarks section has the figures).
-const DefaultGCPercent = 35
-
 func runDrill(c *cobra.Command, name string, fl *runFlags) error {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(DefaultGCPercent)
-	}
+	setGC()
 	ctx := c.Context()
 	stderr := c.ErrOrStderr()
 	sc, err := runScenario(c, name, fl)
@@ -209,18 +201,12 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	if err != nil {
 		return usagef(c, err)
 	}
-	var plan processPlan
+	plan := sim.ProcessPlan{Workers: 1}
 	if !d.Segment.IsWhole() {
-		// A shard runs in one process: it must fit the file budget.
-		if n := d.Segment.Cameras(d.Layout); !budget.Fits(n, filesPerCamera(sc)) {
-			least := d.Segment.Count
-			for sim.Largest(d.Layout, least) > budget.PerProcess(filesPerCamera(sc), maxPerWorker) {
-				least++
-			}
-			return usagef(c, fmt.Errorf("shard %s holds %d cameras, more than one process's open-file limit takes: use --shards %d or more", d.Segment, n, least))
+		if err := sim.CheckShard(budget, d); err != nil { // a shard runs in one process
+			return usagef(c, err)
 		}
-		plan = processPlan{workers: 1}
-	} else if plan, err = planProcesses(budget, sc, embedded, fl.workers, fl.cells); err != nil {
+	} else if plan, err = sim.PlanProcesses(budget, sc, embedded, fl.workers, fl.cells); err != nil {
 		return usagef(c, err)
 	}
 
@@ -255,8 +241,8 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	}
 	logf(stderr, fl.quiet, "drill %s: %s of phases, policy %s", sc.Name, sc.Total().Round(time.Second), sc.Reconnect.Policy)
 	var res *reports.Result
-	if plan.workers > 1 {
-		res, err = runWorkers(c, d, info, fl, plan, lv)
+	if plan.Workers > 1 {
+		res, err = runWorkers(c, d, info, fl, plan.Workers, lv)
 	} else {
 		res, err = runOne(ctx, d, info, drillOutputs{progress: lv.update, latency: fl.metricsListen != "", planEnd: memProfile(stderr, fl.memProfile)})
 	}
@@ -342,15 +328,9 @@ func memProfile(stderr io.Writer, path string) func() {
 // finish writes the result (even a partial one) and maps the verdict to
 // the exit code.
 func finish(c *cobra.Command, res *reports.Result, outPath string, rf *reportFlags) error {
-	var werr error
-	if outPath != "" {
-		if err := atomicfile.Write(outPath, func(w io.Writer) error { return reports.WriteJSON(w, res) }); err != nil {
-			werr = fmt.Errorf("writing %s: %w", outPath, err)
-		}
-	}
-	if rf != nil {
-		werr = errors.Join(werr, writeReports(res, rf))
-	}
+	files := rf.files()
+	files.JSON = outPath
+	werr := reports.WriteFiles(res, files)
 	if err := reports.WriteSummary(c.OutOrStdout(), res); err != nil {
 		return err
 	}
