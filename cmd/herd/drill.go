@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"runtime/debug"
 	"time"
@@ -84,20 +83,12 @@ func startBuiltinTarget(c *cobra.Command, fl *runFlags, plan sim.ProcessPlan, d 
 		return nil, err
 	}
 	if plan.Cells == 0 {
-		srv, err := cloud.New(cloud.Config{AdminToken: token, Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst})
+		url, stop, err := cloud.ServeLoopback(cloud.Config{AdminToken: token, Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst})
 		if err != nil {
 			return nil, err
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			srv.Close()
-			return nil, fmt.Errorf("starting the built-in target: %w", err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(ctx, ln) }()
-		d.Target = sim.Target{Cells: []string{"http://" + ln.Addr().String()}, AdminToken: token}
-		return func() { cancel(); <-done }, nil
+		d.Target = sim.Target{Cells: []string{url}, AdminToken: token}
+		return stop, nil
 	}
 	extra := []string{"--lookup-timeout=" + cellLookupTimeout.String()}
 	if fl.faults != "" {
@@ -108,10 +99,10 @@ func startBuiltinTarget(c *cobra.Command, fl *runFlags, plan sim.ProcessPlan, d 
 		extra = append(extra, fmt.Sprintf("--max-connect-rate=%g", fl.tgtRate/float64(plan.Cells)), fmt.Sprintf("--connect-burst=%d", max(1, fl.tgtBurst/plan.Cells)))
 	}
 	logf(c.ErrOrStderr(), fl.quiet, "starting the built-in target as %d cell processes", plan.Cells)
-	cells, err := startCells(c.Context(), plan.Cells, "127.0.0.1", 0, token, extra, nil)
+	cells, err := cloud.StartCells(c.Context(), plan.Cells, "127.0.0.1", 0, token, extra, nil)
 	if err != nil {
 		return nil, interruptedOr(c.Context(), err)
 	}
-	d.Target = sim.Target{Cells: cells.urls, AdminToken: token}
+	d.Target = sim.Target{Cells: cells.URLs, AdminToken: token}
 	return func() { cells.Stop(15 * time.Second) }, nil
 }

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -92,7 +89,7 @@ with its own file limit, so N cells hold N times the sockets.`,
 			fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s\n", url, adminToken)
 			fmt.Fprintf(c.ErrOrStderr(), "herd target: faults %s\n", fs)
 			if p, ok := procs.FromParent(c.InOrStdin()); ok {
-				p.Ready(cellReady{URL: url}) // a cell of a herd run: tell it where
+				p.Ready(cloud.CellReady{URL: url}) // a cell of a herd run: tell it where
 			}
 			err = srv.Serve(c.Context(), ln)
 			st := srv.Stats()
@@ -157,11 +154,11 @@ func serveCells(c *cobra.Command, n int, listen, token string) error {
 		}
 	})
 	ctx := c.Context()
-	g, err := startCells(ctx, n, host, port, token, extra, c.ErrOrStderr())
+	g, err := cloud.StartCells(ctx, n, host, port, token, extra, c.ErrOrStderr())
 	if err != nil {
 		return interruptedOr(ctx, err)
 	}
-	fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s\n", strings.Join(g.urls, ","), token)
+	fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s\n", strings.Join(g.URLs, ","), token)
 	// Wait for a signal, or for a cell to die.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -177,51 +174,4 @@ func serveCells(c *cobra.Command, n int, listen, token string) error {
 			}
 		}
 	}
-}
-
-// cellReady is a cell's ready message: where it listens.
-type cellReady struct {
-	URL string `json:"url"`
-}
-
-// cells are target cells this process started.
-type cells struct {
-	*procs.Group
-	urls []string
-}
-
-// startCells starts n reference-target processes ('herd target') on
-// consecutive ports from basePort (or on free ports, with basePort 0) of
-// host, all with one admin token, and waits until each has said where it
-// listens. extra are further 'herd target' flags (faults, limits);
-// forward, when set, gets their stderr.
-func startCells(ctx context.Context, n int, host string, basePort int, token string, extra []string, forward io.Writer) (*cells, error) {
-	specs := make([]procs.Spec, n)
-	for i := range specs {
-		port := 0
-		if basePort != 0 {
-			port = basePort + i
-		}
-		specs[i] = procs.Spec{Name: fmt.Sprintf("cell %d", i), Args: append([]string{"target", "--listen", fmt.Sprintf("%s:%d", host, port)}, extra...),
-			Env: []string{"HERD_ADMIN_TOKEN=" + token}, Forward: forward}
-	}
-	g, err := procs.StartGroup(specs)
-	if err != nil {
-		return nil, err
-	}
-	ready, err := g.Ready(ctx, 30*time.Second)
-	if err != nil {
-		g.Stop(time.Second)
-		return nil, err
-	}
-	out := &cells{Group: g}
-	for i, raw := range ready {
-		var r cellReady
-		if raw == nil || json.Unmarshal(raw, &r) != nil || r.URL == "" {
-			g.Stop(time.Second)
-			return nil, fmt.Errorf("target cell %d did not start: %s", i, g.Children[i].Failure())
-		}
-		out.urls = append(out.urls, r.URL)
-	}
-	return out, nil
 }

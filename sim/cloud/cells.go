@@ -1,0 +1,80 @@
+package cloud
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/herd-drill/herd/internal/procs"
+)
+
+// Cells is the reference target run as cell processes of herd's own
+// binary ('herd target' each), for fleets that do not fit one process's
+// open files. An account lives in cell FNV-1a-32(account id) mod N (herd's
+// cell routing rule); herd provisions and routes each account to its cell.
+type Cells struct {
+	*procs.Group
+	URLs []string // the cells' base URLs, in cell order
+}
+
+// CellReady is what a cell says once it listens: where.
+type CellReady struct {
+	URL string `json:"url"`
+}
+
+// StartCells starts n cells on consecutive ports from basePort (or on free
+// ports, with basePort 0) of host, all with one admin token, and waits
+// until each has said where it listens. extra are further 'herd target'
+// flags (faults, limits); forward, when set, gets their stderr.
+func StartCells(ctx context.Context, n int, host string, basePort int, token string, extra []string, forward io.Writer) (*Cells, error) {
+	specs := make([]procs.Spec, n)
+	for i := range specs {
+		port := 0
+		if basePort != 0 {
+			port = basePort + i
+		}
+		specs[i] = procs.Spec{Name: fmt.Sprintf("cell %d", i), Args: append([]string{"target", "--listen", fmt.Sprintf("%s:%d", host, port)}, extra...),
+			Env: []string{"HERD_ADMIN_TOKEN=" + token}, Forward: forward}
+	}
+	g, err := procs.StartGroup(specs)
+	if err != nil {
+		return nil, err
+	}
+	ready, err := g.Ready(ctx, 30*time.Second)
+	if err != nil {
+		g.Stop(time.Second)
+		return nil, err
+	}
+	cells := &Cells{Group: g}
+	for i, raw := range ready {
+		var r CellReady
+		if raw == nil || json.Unmarshal(raw, &r) != nil || r.URL == "" {
+			g.Stop(time.Second)
+			return nil, fmt.Errorf("target cell %d did not start: %s", i, g.Children[i].Failure())
+		}
+		cells.URLs = append(cells.URLs, r.URL)
+	}
+	return cells, nil
+}
+
+// ServeLoopback serves a target of cfg on a free loopback port in this
+// process, and returns its base URL and how to stop it (stop waits until
+// it has).
+func ServeLoopback(cfg Config) (url string, stop func(), err error) {
+	srv, err := New(cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return "", nil, fmt.Errorf("starting the built-in target: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+}
