@@ -150,3 +150,16 @@ func unwrapPathError(err error) string {
 	}
 	return fmt.Sprint(err)
 }
+
+// Text is the YAML s was loaded from: a built-in's source, comments
+// included, or the file's bytes as they are now.
+func (s *Scenario) Text() ([]byte, error) {
+	if src, ok := BuiltinSource(s.Source); ok && strings.HasPrefix(s.Source, builtinPrefix) {
+		return src, nil
+	}
+	b, err := readFile(s.Source)
+	if err != nil {
+		return nil, fmt.Errorf("reading the scenario: %w", err)
+	}
+	return b, nil
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -398,4 +399,38 @@ func scaleDuration(d time.Duration, f float64) time.Duration {
 		return -1
 	}
 	return time.Duration(v)
+}
+
+// Override is what a command line changes of a scenario: herd run's
+// --time-scale, --cameras, --seed and --policy.
+type Override struct {
+	TimeScale float64 // multiplies every duration: more than 0, 1 for none
+	Cameras   *int
+	Seed      *uint64
+	Policy    string // "" leaves the scenario's
+}
+
+// With returns s with o applied, and validated: an error names the flag
+// whose value it refuses, or holds every problem of the result.
+func (s *Scenario) With(o Override) (*Scenario, error) {
+	if !(o.TimeScale > 0) || math.IsInf(o.TimeScale, 0) {
+		return nil, fmt.Errorf("--time-scale must be positive, got %v", o.TimeScale)
+	}
+	c := s.Scaled(o.TimeScale) // a copy, even at 1
+	if o.Cameras != nil {
+		c.Fleet.Cameras = *o.Cameras
+	}
+	if o.Seed != nil {
+		c.Fleet.Seed = *o.Seed
+	}
+	if o.Policy != "" {
+		if !slices.Contains(policies, o.Policy) {
+			return nil, fmt.Errorf("--policy %q: want one of %s", o.Policy, strings.Join(policies, ", "))
+		}
+		c.Reconnect.Policy = o.Policy
+	}
+	if errs := c.Validate(); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
 }

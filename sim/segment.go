@@ -108,3 +108,14 @@ func Largest(l *Layout, n int) int {
 	}
 	return most
 }
+
+// IndexedSegment is segment index of count, index being the text of a
+// Kubernetes Indexed Job's JOB_COMPLETION_INDEX.
+func IndexedSegment(index string, count int) (Segment, error) {
+	i, err := strconv.Atoi(index)
+	s := Segment{Index: i, Count: count}
+	if err != nil || s.Valid() != nil {
+		return Segment{}, fmt.Errorf("--shards %d takes the shard's index from JOB_COMPLETION_INDEX, which is %q: want 0 to %d (or use --shard I/N)", count, index, count-1)
+	}
+	return s, nil
+}

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/herd-drill/herd/internal/procs"
 	"github.com/herd-drill/herd/sim"
 	"github.com/herd-drill/herd/sim/floor"
-	"github.com/herd-drill/herd/sim/oracle"
 )
 
 func init() { subcommands = append(subcommands, newBenchCmd) }
@@ -59,37 +55,28 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 			if targetURL == "" {
 				return usagef(c, errors.New("--target is required (start one with 'herd target')"))
 			}
+			if in.Cameras < 1 {
+				return usagef(c, fmt.Errorf("--cameras %d: want at least 1", in.Cameras))
+			}
 			budget, err := procs.FileBudget()
 			if err != nil {
 				return usagef(c, err)
 			}
-			if in.Key, err = oracle.NewKey(); err != nil { // the floor's fleet is a run of its own
-				return err
-			}
-			in.Target = strings.Split(targetURL, ",")
-			l, err := sim.NewLayout(in.Cameras, in.Seed, in.Key)
-			if err != nil {
-				return usagef(c, err)
-			}
-			ctx := c.Context()
-			if provision {
-				if err := sim.Provision(ctx, sim.Drill{Layout: l, Target: sim.Target{Cells: in.Target, AdminToken: adminToken}}); err != nil {
-					return err
-				}
-			}
 			if processes == 0 {
 				processes = budget.Processes(in.Cameras, 1, sim.MaxPerWorker)
 			}
-			var res floor.Result
-			if processes > 1 {
-				res, err = floor.Spread(ctx, in, processes, []string{"bench", "floor"}, c.ErrOrStderr())
-			} else {
-				res, err = floor.RunFleet(ctx, in, time.Time{}, func(n, total int) { fmt.Fprintf(c.ErrOrStderr(), "herd: floor: %d/%d connected\n", n, total) })
+			switch {
+			case !provision:
+				adminToken = ""
+			case adminToken == "":
+				return usagef(c, errors.New("--admin-token is required to provision the fleet (or --provision=false for a fleet already provisioned)"))
 			}
+			in.Target = strings.Split(targetURL, ",")
+			res, err := floor.Bench(c.Context(), in, adminToken, processes, []string{"bench", "floor"}, c.ErrOrStderr())
 			if err != nil {
-				return interruptedOr(ctx, err)
+				return interruptedOr(c.Context(), err)
 			}
-			return printFloor(c.OutOrStdout(), res)
+			return res.WriteJSON(c.OutOrStdout())
 		},
 	}
 	f := c.Flags()
@@ -101,13 +88,4 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 	f.IntVar(&in.MaxDialing, "max-dialing", floor.DefaultMaxDialing, "sockets in the handshake at once (split between processes)")
 	f.IntVar(&processes, "processes", 0, "processes to spread the sockets over (default: as many as the open-file limit needs)")
 	return c
-}
-
-func printFloor(w io.Writer, res floor.Result) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		floor.Result
-		ElapsedS float64 `json:"elapsed_s"`
-	}{res, res.Elapsed.Round(time.Millisecond).Seconds()})
 }

@@ -7,14 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/herd-drill/herd/engine"
 	"github.com/herd-drill/herd/internal/atomicfile"
 	"github.com/herd-drill/herd/internal/exitcode"
-	"github.com/herd-drill/herd/internal/procs"
 	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/scenarios"
 )
@@ -110,53 +110,33 @@ func runCapacity(c *cobra.Command, name string, fl *capacityFlags) error {
 	if fl.html == "" {
 		fl.html = filepath.Join(fl.dir, "capacity.html")
 	}
-	base := []string{"--quiet", fmt.Sprintf("--time-scale=%g", fl.timeScale)}
-	if fl.policy != "" {
-		base = append(base, "--policy="+fl.policy)
-	}
-	if c.Flags().Changed("seed") {
-		base = append(base, fmt.Sprintf("--seed=%d", fl.seed))
-	}
-	if fl.faults != "" {
-		base = append(base, "--target-fault="+fl.faults)
-	}
-	if fl.tgtRate != 0 {
-		base = append(base, fmt.Sprintf("--target-max-connect-rate=%g", fl.tgtRate))
-	}
-	if fl.tgtBurst != 0 {
-		base = append(base, fmt.Sprintf("--target-connect-burst=%d", fl.tgtBurst))
-	}
-	var env []string
-	if fl.target != "" {
-		base = append(base, "--target="+fl.target)
-		env = append(env, "HERD_ADMIN_TOKEN="+fl.token)
-	}
+	// Each size is a 'herd run' with the flags of herd run given here.
+	base := []string{"--quiet"}
+	c.Flags().Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "time-scale", "policy", "seed", "target-fault", "target-max-connect-rate", "target-connect-burst", "target":
+			base = append(base, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	env := []string{"HERD_ADMIN_TOKEN=" + fl.token} // not on the command line, where ps shows it
 
 	sweep := reports.Sweep{
 		Sizes: sizes, Pause: fl.pause, PauseAfter: 20_000,
 		Log: func(format string, args ...any) { logf(stderr, false, format, args...) },
 		Drill: func(ctx context.Context, n int) (*reports.Result, string, error) {
 			file := filepath.Join(fl.dir, fmt.Sprintf("cameras-%d.json", n))
-			ch, err := procs.Start(procs.Spec{Name: fmt.Sprintf("drill of %d cameras", n), Env: env, Forward: stderr,
-				Args: append([]string{"run", name, fmt.Sprintf("--cameras=%d", n), "--out=" + file}, base...)})
+			r, err := engine.Child(ctx, fmt.Sprintf("drill of %d cameras", n), append([]string{name, fmt.Sprintf("--cameras=%d", n)}, base...), env, file, stderr)
 			if err != nil {
 				return nil, "", err
-			}
-			select { // its summary is in its result
-			case <-ch.Done():
-			case <-ctx.Done():
-				ch.Signal(syscall.SIGINT)
-				<-ch.Done()
-			}
-			r, err := reports.ReadFile(file)
-			if err != nil {
-				return nil, "", fmt.Errorf("the drill of %d cameras wrote no result: %s", n, ch.Failure())
 			}
 			return r, file, nil
 		},
 	}
 	if fl.pauseSet {
 		sweep.PauseAfter = 0
+	}
+	if c.Flags().Changed("seed") {
+		sc.Fleet.Seed = fl.seed
 	}
 	capy, err := sweep.Run(ctx, sc.Name, sc.Fleet.Seed)
 	if capy == nil {

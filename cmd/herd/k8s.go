@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/herd-drill/herd/internal/exitcode"
 	"github.com/herd-drill/herd/internal/k8s"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim/oracle"
@@ -32,26 +31,11 @@ const (
 const k8sStartSlack = 30 * time.Second
 
 type k8sFlags struct {
-	shards      int
-	image       string
-	name        string
-	namespace   string
-	target      string
-	adminToken  string
-	tokenSecret string
-	keySecret   string
-	resultsPVC  string
-	startAt     string
-	startDelay  time.Duration
-	cameras     int
-	seed        uint64
-	cpu         string
-	memory      string
-	setCameras  bool
-	setSeed     bool
-	passThrough []string // herd run flags after --
-
-	herdVersion string
+	k8s.Drill
+	startAt    string
+	startDelay time.Duration
+	cameras    int
+	seed       uint64
 }
 
 func newK8sCmd() *cobra.Command {
@@ -108,15 +92,13 @@ one).`,
 		RunE: func(c *cobra.Command, args []string) error {
 			name := scenarios.Default
 			if dash := c.ArgsLenAtDash(); dash >= 0 {
-				fl.passThrough = args[dash:]
+				fl.RunArgs = args[dash:]
 				args = args[:dash]
 			}
 			if len(args) == 1 {
 				name = args[0]
 			}
-			fl.setCameras = c.Flags().Changed("cameras")
-			fl.setSeed = c.Flags().Changed("seed")
-			fl.herdVersion = herdVersion()
+			fl.HerdVersion = herdVersion()
 			if c.Flags().Changed("start-at") && c.Flags().Changed("start-delay") {
 				return usagef(c, errors.New("give --start-at or --start-delay, not both"))
 			}
@@ -124,21 +106,21 @@ one).`,
 		},
 	}
 	f := c.Flags()
-	f.IntVar(&fl.shards, "shards", 0, "number of shards: pods of the Indexed Job, each running its slice of the fleet (required)")
-	f.StringVar(&fl.image, "image", "", "container image with herd on its PATH (required)")
-	f.StringVar(&fl.name, "name", DefaultK8sName, "name of the Job; the ConfigMap and Secrets are named after it")
-	f.StringVar(&fl.namespace, "namespace", "", "namespace of every object (default: kubectl's current namespace)")
-	f.StringVar(&fl.target, "target", "", "base URL of the target, comma-separated for cells, as the pods reach it (required)")
-	f.StringVar(&fl.tokenSecret, "admin-token-secret", "", "existing Secret holding the target's admin token under the key '"+k8s.TokenSecretKey+"'")
-	f.StringVar(&fl.adminToken, "admin-token", "", "the target's admin token, written into a Secret of the manifest (prefer --admin-token-secret)")
-	f.StringVar(&fl.keySecret, "key-secret", "", "existing Secret holding the run's key (hex) under the key '"+k8s.KeySecretKey+"' (default: generate one into the manifest)")
-	f.StringVar(&fl.resultsPVC, "results-pvc", "", "PersistentVolumeClaim for the results (default: an emptyDir, collected with kubectl logs)")
+	f.IntVar(&fl.Shards, "shards", 0, "number of shards: pods of the Indexed Job, each running its slice of the fleet (required)")
+	f.StringVar(&fl.Image, "image", "", "container image with herd on its PATH (required)")
+	f.StringVar(&fl.Name, "name", DefaultK8sName, "name of the Job; the ConfigMap and Secrets are named after it")
+	f.StringVar(&fl.Namespace, "namespace", "", "namespace of every object (default: kubectl's current namespace)")
+	f.StringVar(&fl.Target, "target", "", "base URL of the target, comma-separated for cells, as the pods reach it (required)")
+	f.StringVar(&fl.TokenSecret, "admin-token-secret", "", "existing Secret holding the target's admin token under the key '"+k8s.TokenSecretKey+"'")
+	f.StringVar(&fl.AdminToken, "admin-token", "", "the target's admin token, written into a Secret of the manifest (prefer --admin-token-secret)")
+	f.StringVar(&fl.KeySecret, "key-secret", "", "existing Secret holding the run's key (hex) under the key '"+k8s.KeySecretKey+"' (default: generate one into the manifest)")
+	f.StringVar(&fl.ResultsPVC, "results-pvc", "", "PersistentVolumeClaim for the results (default: an emptyDir, collected with kubectl logs)")
 	f.StringVar(&fl.startAt, "start-at", "", "RFC 3339 instant at which every shard starts its schedule (default: now + --start-delay)")
 	f.DurationVar(&fl.startDelay, "start-delay", DefaultK8sStartDelay, "time from now to the shared start, for pods to be scheduled and pull the image")
 	f.IntVar(&fl.cameras, "cameras", 0, "cameras in the whole fleet, across shards (default: the scenario's)")
 	f.Uint64Var(&fl.seed, "seed", 0, "fleet seed (default: the scenario's)")
-	f.StringVar(&fl.cpu, "cpu", DefaultK8sCPU, "CPU request and limit of each shard (a Kubernetes quantity; empty for none)")
-	f.StringVar(&fl.memory, "memory", DefaultK8sMemory, "memory request and limit of each shard (a Kubernetes quantity; empty for none)")
+	f.StringVar(&fl.CPU, "cpu", DefaultK8sCPU, "CPU request and limit of each shard (a Kubernetes quantity; empty for none)")
+	f.StringVar(&fl.Memory, "memory", DefaultK8sMemory, "memory request and limit of each shard (a Kubernetes quantity; empty for none)")
 	c.AddCommand(newK8sEmitCmd())
 	return c
 }
@@ -149,24 +131,17 @@ func (fl *k8sFlags) startInstant(now time.Time) (time.Time, error) {
 	if fl.startAt == "" {
 		return now.Add(fl.startDelay).UTC().Truncate(time.Second), nil
 	}
-	t, err := time.Parse(time.RFC3339, fl.startAt)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("--start-at %q is not an RFC 3339 instant like 2026-03-01T14:00:00Z", fl.startAt)
-	}
-	return t.UTC(), nil
+	t, err := parseInstant(fl.startAt)
+	return t.UTC(), err
 }
 
 func writeK8s(c *cobra.Command, name string, fl *k8sFlags, now time.Time) error {
-	d := k8s.Drill{
-		Name: fl.name, Namespace: fl.namespace, Image: fl.image, Shards: fl.shards, Target: fl.target,
-		TokenSecret: fl.tokenSecret, AdminToken: fl.adminToken, KeySecret: fl.keySecret, ResultsPVC: fl.resultsPVC,
-		CPU: fl.cpu, Memory: fl.memory, RunArgs: fl.passThrough, HerdVersion: fl.herdVersion,
-	}
+	d := fl.Drill
 	err := d.Check()
 	if fl.startDelay < 0 {
 		err = errors.Join(err, fmt.Errorf("--start-delay %v is negative", fl.startDelay))
 	}
-	if fl.setCameras && fl.cameras < 1 {
+	if c.Flags().Changed("cameras") && fl.cameras < 1 {
 		err = errors.Join(err, fmt.Errorf("--cameras %d: want at least 1", fl.cameras))
 	}
 	if err != nil {
@@ -174,33 +149,35 @@ func writeK8s(c *cobra.Command, name string, fl *k8sFlags, now time.Time) error 
 	}
 	sc, err := scenarios.Load(name)
 	if err != nil {
-		n := printErrors(c.ErrOrStderr(), err)
-		return exitcode.With(exitcode.Usage, fmt.Errorf("%s is invalid, %d %s", name, n, plural(n, "error", "errors")))
+		return invalidScenario(c, name, err)
 	}
-	if d.ScenarioSource, err = scenarioSource(sc); err != nil {
+	src, err := sc.Text()
+	if err != nil {
 		return err
 	}
+	d.ScenarioSource = string(src)
 	var set []string // the flags of every shard that herd k8s sets itself
-	if fl.setCameras {
-		sc.Fleet.Cameras = fl.cameras
+	o := scenarios.Override{TimeScale: 1}
+	if c.Flags().Changed("cameras") {
+		o.Cameras = &fl.cameras
 		set = append(set, "--cameras", strconv.Itoa(fl.cameras))
 	}
-	if fl.setSeed {
-		sc.Fleet.Seed = fl.seed
+	if c.Flags().Changed("seed") {
+		o.Seed = &fl.seed
 		set = append(set, "--seed", strconv.FormatUint(fl.seed, 10))
 	}
-	d.RunArgs = append(set, fl.passThrough...)
-	if errs := sc.Validate(); len(errs) > 0 {
-		return usagef(c, errors.Join(errs...))
+	d.RunArgs = append(set, fl.RunArgs...)
+	if sc, err = sc.With(o); err != nil {
+		return usagef(c, err)
 	}
-	if fl.shards > sc.Fleet.Cameras {
-		return usagef(c, fmt.Errorf("--shards %d is more than the fleet's %d cameras: every shard needs at least one", fl.shards, sc.Fleet.Cameras))
+	if d.Shards > sc.Fleet.Cameras {
+		return usagef(c, fmt.Errorf("--shards %d is more than the fleet's %d cameras: every shard needs at least one", d.Shards, sc.Fleet.Cameras))
 	}
 	if d.Start, err = fl.startInstant(now); err != nil {
 		return usagef(c, err)
 	}
 	d.ScenarioName, d.Cameras = sc.Name, sc.Fleet.Cameras
-	if fl.keySecret == "" {
+	if d.KeySecret == "" {
 		key, err := oracle.NewKey()
 		if err != nil {
 			return fmt.Errorf("generating the run's key: %w", err)
@@ -216,25 +193,10 @@ func writeK8s(c *cobra.Command, name string, fl *k8sFlags, now time.Time) error 
 		fmt.Fprintf(stderr, "herd: warning: the shards start at %s, %s from now: pods not running by then start late; use a later --start-at or a longer --start-delay\n",
 			d.Start.Format(time.RFC3339), until.Round(time.Second))
 	}
-	if fl.adminToken != "" {
-		fmt.Fprintf(stderr, "herd: the manifest holds the admin token in Secret %s-admin: keep it out of version control, or use --admin-token-secret\n", fl.name)
+	if d.AdminToken != "" {
+		fmt.Fprintf(stderr, "herd: the manifest holds the admin token in Secret %s-admin: keep it out of version control, or use --admin-token-secret\n", d.Name)
 	}
 	return nil
-}
-
-// scenarioSource is the YAML the pods run: a built-in's source, comments
-// included, or the file's bytes as they are.
-func scenarioSource(sc *scenarios.Scenario) (string, error) {
-	if strings.HasPrefix(sc.Source, "builtin:") {
-		if src, ok := scenarios.BuiltinSource(sc.Source); ok {
-			return string(src), nil
-		}
-	}
-	b, err := os.ReadFile(sc.Source)
-	if err != nil {
-		return "", fmt.Errorf("reading the scenario: %w", err)
-	}
-	return string(b), nil
 }
 
 func newK8sEmitCmd() *cobra.Command {

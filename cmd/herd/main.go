@@ -10,29 +10,19 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 
 	"github.com/herd-drill/herd/internal/exitcode"
+	"github.com/herd-drill/herd/internal/procstat"
 )
 
 func main() {
-	// HERD_CPUPROFILE_DIR (for herd's own benchmarks) makes every herd
-	// process, workers and cells included, write a CPU profile there.
-	if dir := os.Getenv("HERD_CPUPROFILE_DIR"); dir != "" {
-		if f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", strings.Join(os.Args[1:min(2, len(os.Args))], ""), os.Getpid()))); err == nil {
-			if pprof.StartCPUProfile(f) == nil {
-				defer f.Close()
-				defer pprof.StopCPUProfile()
-			}
-		}
-	}
+	stopProfile := procstat.CPUProfile(os.Getenv("HERD_CPUPROFILE_DIR"), strings.Join(os.Args[1:min(2, len(os.Args))], ""))
 	ctx, stop := signalContext()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	pprof.StopCPUProfile()
+	stopProfile()
 	os.Exit(code)
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -90,17 +89,4 @@ forge provenance.`,
 			return err
 		},
 	}
-}
-
-// readKeyFile reads a key file written by 'herd key'.
-func readKeyFile(path string) (*oracle.Key, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var k oracle.Key
-	if err := k.UnmarshalText(b); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &k, nil
 }

@@ -6,22 +6,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"runtime/pprof"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/herd-drill/herd/internal/atomicfile"
+	"github.com/herd-drill/herd/engine"
 	"github.com/herd-drill/herd/internal/exitcode"
 	"github.com/herd-drill/herd/internal/live"
 	"github.com/herd-drill/herd/internal/procs"
 	"github.com/herd-drill/herd/reports"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
-	"github.com/herd-drill/herd/sim/backoff"
 	"github.com/herd-drill/herd/sim/cloud"
 	"github.com/herd-drill/herd/sim/oracle"
 )
@@ -93,7 +89,7 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f := c.Flags()
 	f.StringVar(&fl.target, "target", "", "base URL of the target (comma-separated for cells); default: start the built-in target on loopback")
 	f.StringVar(&fl.adminToken, "admin-token", os.Getenv("HERD_ADMIN_TOKEN"), "admin token of --target, for provisioning (env HERD_ADMIN_TOKEN)")
-	f.StringVar(&fl.faults, "target-fault", "", "faults of the built-in target, comma-separated: "+faultNames())
+	f.StringVar(&fl.faults, "target-fault", "", "faults of the built-in target, comma-separated: "+cloud.FaultNames())
 	f.IntVar(&fl.cameras, "cameras", 0, "number of cameras (default: the scenario's)")
 	f.StringVar(&fl.policy, "policy", "", "reconnect policy (default: the scenario's): immediate, fixed, exponential, full-jitter, equal-jitter, decorrelated-jitter")
 	f.Uint64Var(&fl.seed, "seed", 0, "fleet seed (default: the scenario's)")
@@ -120,14 +116,6 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	return c
 }
 
-func faultNames() string {
-	var names []string
-	for _, f := range cloud.AllFaults() {
-		names = append(names, string(f))
-	}
-	return strings.Join(names, ", ")
-}
-
 // runKey is the run's oracle key: the shards' shared one from --key-file,
 // or a fresh one. Its names (the run namespace, the fleet's tokens) derive
 // from it, so a drill never meets an earlier drill's accounts.
@@ -135,7 +123,7 @@ func runKey(c *cobra.Command, keyFile string) (*oracle.Key, error) {
 	if keyFile == "" {
 		return oracle.NewKey()
 	}
-	k, err := readKeyFile(keyFile)
+	k, err := oracle.ReadKeyFile(keyFile)
 	if err != nil {
 		return nil, usagef(c, fmt.Errorf("--key-file: %w", err))
 	}
@@ -149,34 +137,21 @@ func runScenario(c *cobra.Command, name string, fl *runFlags) (*scenarios.Scenar
 	if err != nil {
 		return nil, usagef(c, err)
 	}
-	if fl.timeScale <= 0 {
-		return nil, usagef(c, fmt.Errorf("--time-scale must be positive, got %v", fl.timeScale))
-	}
-	if fl.timeScale != 1 {
-		sc = sc.Scaled(fl.timeScale)
-	}
+	o := scenarios.Override{TimeScale: fl.timeScale, Policy: fl.policy}
 	if c.Flags().Changed("cameras") {
-		sc.Fleet.Cameras = fl.cameras
+		o.Cameras = &fl.cameras
 	}
 	if c.Flags().Changed("seed") {
-		sc.Fleet.Seed = fl.seed
+		o.Seed = &fl.seed
 	}
-	if fl.policy != "" {
-		if _, err := backoff.ParseKind(fl.policy); err != nil {
-			return nil, usagef(c, fmt.Errorf("--policy: %w", err))
-		}
-		sc.Reconnect.Policy = fl.policy
-	}
-	if errs := sc.Validate(); len(errs) > 0 {
-		return nil, usagef(c, errors.Join(errs...))
+	if sc, err = sc.With(o); err != nil {
+		return nil, usagef(c, err)
 	}
 	return sc, nil
 }
 
 func runDrill(c *cobra.Command, name string, fl *runFlags) error {
-	setGC()
 	ctx := c.Context()
-	stderr := c.ErrOrStderr()
 	sc, err := runScenario(c, name, fl)
 	if err != nil {
 		return err
@@ -197,57 +172,44 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	if err := shardOf(c, fl, embedded, &d); err != nil {
 		return err
 	}
+	log := func(format string, args ...any) { logf(c.ErrOrStderr(), fl.quiet, format, args...) }
+	r := engine.Run{Drill: d, Provision: fl.provision, Parts: fl.parts, Latency: fl.metricsListen != "", Log: log, Version: herdVersion(),
+		PlanEnd: engine.HeapProfile(fl.memProfile, func(format string, args ...any) { logf(c.ErrOrStderr(), false, format, args...) })}
 	budget, err := procs.FileBudget()
 	if err != nil {
 		return usagef(c, err)
 	}
-	plan := sim.ProcessPlan{Workers: 1}
 	if !d.Segment.IsWhole() {
-		if err := sim.CheckShard(budget, d); err != nil { // a shard runs in one process
-			return usagef(c, err)
-		}
-	} else if plan, err = sim.PlanProcesses(budget, sc, embedded, fl.workers, fl.cells); err != nil {
+		err = sim.CheckShard(budget, d) // a shard runs in one process
+	} else {
+		r.Processes, err = sim.PlanProcesses(budget, sc, embedded, fl.workers, fl.cells)
+	}
+	if err != nil {
 		return usagef(c, err)
 	}
-
-	info := reports.TargetInfo{Faults: []string{}}
 	if embedded {
-		stop, err := startBuiltinTarget(c, fl, plan, &d, &info)
+		faults, err := cloud.ParseFaults(fl.faults)
 		if err != nil {
-			return err
+			return usagef(c, fmt.Errorf("--target-fault: %w", err))
 		}
-		defer stop()
+		r.Builtin = &engine.Builtin{Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst}
 	} else {
 		for _, u := range strings.Split(fl.target, ",") {
-			d.Target.Cells = append(d.Target.Cells, strings.TrimSpace(u))
+			r.Drill.Target.Cells = append(r.Drill.Target.Cells, strings.TrimSpace(u))
 		}
 	}
-	info.URLs = d.Target.Cells
-
-	lv, err := startLive(c, fl)
+	lv, err := live.Start(ctx, c.ErrOrStderr(), fl.progressInt, fl.quiet, fl.metricsListen)
 	if err != nil {
-		return err
+		return usagef(c, err)
 	}
-	defer lv.close()
-	if fl.provision {
-		logf(stderr, fl.quiet, "provisioning %d cameras in %d accounts (seed %d, run %s) at %s", d.Segment.Cameras(d.Layout), len(d.Segment.Accounts(d.Layout)),
-			sc.Fleet.Seed, d.Layout.Namespace(), strings.Join(d.Target.Cells, ","))
-		if err := sim.Provision(ctx, d); err != nil {
-			return interruptedOr(ctx, err)
-		}
+	defer lv.Close()
+	if lv.Addr != "" {
+		log("serving Prometheus metrics at http://%s/metrics", lv.Addr)
 	}
-	if err := sim.Preflight(ctx, d); err != nil {
+	r.Progress = lv.Update
+	res, err := r.Do(ctx)
+	if err != nil {
 		return interruptedOr(ctx, err)
-	}
-	logf(stderr, fl.quiet, "drill %s: %s of phases, policy %s", sc.Name, sc.Total().Round(time.Second), sc.Reconnect.Policy)
-	var res *reports.Result
-	if plan.Workers > 1 {
-		res, err = runWorkers(c, d, info, fl, plan.Workers, lv)
-	} else {
-		res, err = runOne(ctx, d, info, drillOutputs{progress: lv.update, latency: fl.metricsListen != "", planEnd: memProfile(stderr, fl.memProfile)})
-	}
-	if err != nil {
-		return err
 	}
 	return finish(c, res, fl.out, &fl.reports)
 }
@@ -278,11 +240,9 @@ func shardOf(c *cobra.Command, fl *runFlags, embedded bool, d *sim.Drill) error 
 			return usagef(c, fmt.Errorf("--shard: %w", err))
 		}
 	case fl.shards != 0:
-		idx := os.Getenv("JOB_COMPLETION_INDEX")
-		i, err := strconv.Atoi(idx)
-		d.Segment = sim.Segment{Index: i, Count: fl.shards}
-		if err != nil || d.Segment.Valid() != nil {
-			return usagef(c, fmt.Errorf("--shards %d takes the shard's index from JOB_COMPLETION_INDEX, which is %q: want 0 to %d (or use --shard I/N)", fl.shards, idx, fl.shards-1))
+		var err error
+		if d.Segment, err = sim.IndexedSegment(os.Getenv("JOB_COMPLETION_INDEX"), fl.shards); err != nil {
+			return usagef(c, err)
 		}
 	}
 	if !d.Segment.IsWhole() {
@@ -294,9 +254,9 @@ func shardOf(c *cobra.Command, fl *runFlags, embedded bool, d *sim.Drill) error 
 		}
 	}
 	if fl.startAt != "" {
-		t, err := time.Parse(time.RFC3339, fl.startAt)
+		t, err := parseInstant(fl.startAt)
 		if err != nil {
-			return usagef(c, fmt.Errorf("--start-at %q: want an RFC 3339 instant such as 2026-12-01T10:00:00Z", fl.startAt))
+			return usagef(c, err)
 		}
 		if late := time.Since(t); late > 0 {
 			return usagef(c, fmt.Errorf("--start-at %s is %s in the past: the shards would not start together; give a later instant", fl.startAt, late.Round(time.Second)))
@@ -306,23 +266,6 @@ func shardOf(c *cobra.Command, fl *runFlags, embedded bool, d *sim.Drill) error 
 		logf(c.ErrOrStderr(), fl.quiet, "warning: --shard without --start-at starts now; other shards will not be simultaneous")
 	}
 	return nil
-}
-
-// memProfile is the hook that writes a heap profile to path when the
-// plan's last phase ends (nil without a path).
-func memProfile(stderr io.Writer, path string) func() {
-	if path == "" {
-		return nil
-	}
-	return func() {
-		runtime.GC()
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		logf(stderr, false, "memprofile: heap in use %d MB, goroutine stacks %d MB, %d goroutines", ms.HeapInuse>>20, ms.StackInuse>>20, runtime.NumGoroutine())
-		if err := atomicfile.Write(path, pprof.WriteHeapProfile); err != nil {
-			logf(stderr, false, "memprofile: %v", err)
-		}
-	}
 }
 
 // finish writes the result (even a partial one) and maps the verdict to
@@ -344,6 +287,15 @@ func finish(c *cobra.Command, res *reports.Result, outPath string, rf *reportFla
 		return exitcode.With(exitcode.Failed, nil)
 	}
 	return nil
+}
+
+// parseInstant reads --start-at.
+func parseInstant(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return t, fmt.Errorf("--start-at %q is not an RFC 3339 instant such as 2026-12-01T10:00:00Z", s)
+	}
+	return t, nil
 }
 
 func interruptedOr(ctx context.Context, err error) error {

@@ -79,8 +79,7 @@ filled in; NAME may then also be a scenario file.`,
 			if resolved {
 				s, err := scenarios.Load(args[0])
 				if err != nil {
-					n := printErrors(c.ErrOrStderr(), err)
-					return exitcode.With(exitcode.Usage, fmt.Errorf("%s is invalid, %d %s", args[0], n, plural(n, "error", "errors")))
+					return invalidScenario(c, args[0], err)
 				}
 				out, err := yaml.Marshal(s)
 				if err != nil {
@@ -139,6 +138,13 @@ fix it. Exits 2 when any scenario is invalid, so it can guard a CI job.`,
 			return nil
 		},
 	}
+}
+
+// invalidScenario prints every problem of scenario name and is the usage
+// error that counts them.
+func invalidScenario(c *cobra.Command, name string, err error) error {
+	n := printErrors(c.ErrOrStderr(), err)
+	return exitcode.With(exitcode.Usage, fmt.Errorf("%s is invalid, %d %s", name, n, plural(n, "error", "errors")))
 }
 
 // printErrors writes each problem err holds on its own line and returns

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -36,15 +35,7 @@ Events tab, thumbnails and live view.
 Faults are off by default. Each one is a real mechanism inside the target
 that shows up only under the load that triggers it:
 
-  stale-reply       a registry look-up that times out under a herd leaves its
-                    reply on a pooled cache connection for the next caller
-  shared-cache-key  Events-tab responses cached under a key without the account
-  idor              app calls check the token, not that it owns what it asks for
-  drop-acked        the write-behind queue acks on enqueue and drops on overflow
-  dup-on-retry      de-duplication per socket: a resent event is stored twice
-  live-misroute     the session table frees the wrong slot after a silent
-                    reconnect, and live view reaches another device
-
+` + cloud.FaultTable() + `
 On start it prints one line with its base URL and admin token to stdout.
 SIGINT or SIGTERM closes every device socket with 1001 and exits 0.
 
@@ -102,7 +93,7 @@ with its own file limit, so N cells hold N times the sockets.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on (host:port; port 0 picks a free one)")
 	f.StringVar(&adminToken, "admin-token", os.Getenv("HERD_ADMIN_TOKEN"), "bearer token of POST /v1/fleet (env HERD_ADMIN_TOKEN; generated and printed when absent)")
 	f.IntVar(&cells, "cells", 1, "run this many target processes on consecutive ports (see the cell routing rule above)")
-	f.StringVar(&faults, "fault", "", "faults to switch on, comma-separated: stale-reply, shared-cache-key, idor, drop-acked, dup-on-retry, live-misroute")
+	f.StringVar(&faults, "fault", "", "faults to switch on, comma-separated: "+cloud.FaultNames())
 	f.Float64Var(&cfg.MaxConnectRate, "max-connect-rate", 0, "token-bucket rate for upgrades, and for app calls, per second (0 = unlimited); refusals get 503 + Retry-After")
 	f.IntVar(&cfg.ConnectBurst, "connect-burst", 0, "token-bucket size (default: the rate, at least 1)")
 	f.DurationVar(&cfg.PingInterval, "ping-interval", cloud.DefaultPingInterval, "interval of target → device pings; a device silent for two intervals is dropped")
@@ -123,6 +114,9 @@ with its own file limit, so N cells hold N times the sockets.`,
 		if cells < 1 || cells > maxCells {
 			return usagef(c, fmt.Errorf("--cells must be 1 to %d, got %d", maxCells, cells))
 		}
+		if err := cloud.CheckListen(listen, cells); err != nil {
+			return usagef(c, err)
+		}
 		if cfg.MaxConnectRate < 0 || cfg.ConnectBurst < 0 || cfg.WriteQueue <= 0 {
 			return usagef(c, errors.New("--max-connect-rate and --connect-burst must not be negative, --write-queue must be positive"))
 		}
@@ -137,14 +131,6 @@ const maxCells = 256
 // serveCells runs n target cells as processes on consecutive ports from
 // listen's and waits for a signal; a cell that dies ends them all.
 func serveCells(c *cobra.Command, n int, listen, token string) error {
-	host, portStr, err := net.SplitHostPort(listen)
-	if err != nil {
-		return usagef(c, fmt.Errorf("--listen %q: %w", listen, err))
-	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port+n-1 > 65535 {
-		return usagef(c, fmt.Errorf("--listen %q: with --cells %d the ports %s..%d must all be valid", listen, n, portStr, port+n-1))
-	}
 	var extra []string
 	c.Flags().Visit(func(f *pflag.Flag) {
 		switch f.Name {
@@ -154,24 +140,10 @@ func serveCells(c *cobra.Command, n int, listen, token string) error {
 		}
 	})
 	ctx := c.Context()
-	g, err := cloud.StartCells(ctx, n, host, port, token, extra, c.ErrOrStderr())
+	g, err := cloud.StartCells(ctx, n, listen, token, extra, c.ErrOrStderr())
 	if err != nil {
 		return interruptedOr(ctx, err)
 	}
 	fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s\n", strings.Join(g.URLs, ","), token)
-	// Wait for a signal, or for a cell to die.
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			g.Stop(15 * time.Second)
-			return nil
-		case <-tick.C:
-			if dead := g.Dead(); len(dead) > 0 {
-				g.Stop(15 * time.Second)
-				return fmt.Errorf("a target cell died, stopping the others: %s", strings.Join(dead, "; "))
-			}
-		}
-	}
+	return g.Wait(ctx)
 }

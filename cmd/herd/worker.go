@@ -4,6 +4,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/herd-drill/herd/engine"
 )
 
 func init() { subcommands = append(subcommands, newWorkerCmd) }
@@ -15,7 +17,7 @@ func newWorkerCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runWorker(c.Context(), os.Stdin)
+			return engine.ServeWorker(c.Context(), os.Stdin)
 		},
 	}
 }

@@ -1,10 +1,13 @@
 // Package procstat reads this process's own resource use on Linux: memory,
-// open files and CPU, for herd's self-checks. Elsewhere it reports zeros.
+// open files and CPU, for herd's self-checks (elsewhere it reports zeros),
+// and profiles it for herd's benchmarks.
 package procstat
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -86,4 +89,23 @@ func PortRange() int {
 		return 0
 	}
 	return hi - lo + 1
+}
+
+// CPUProfile starts a CPU profile of this process into dir, named after
+// the command (name) and the PID, when dir is set; stop ends it. herd's
+// own benchmarks set HERD_CPUPROFILE_DIR so that every herd process,
+// workers and cells included, writes one.
+func CPUProfile(dir, name string) (stop func()) {
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", name, os.Getpid())))
+	if err != nil {
+		return func() {}
+	}
+	if pprof.StartCPUProfile(f) != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }

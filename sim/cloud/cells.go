@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/herd-drill/herd/internal/procs"
@@ -25,11 +27,15 @@ type CellReady struct {
 	URL string `json:"url"`
 }
 
-// StartCells starts n cells on consecutive ports from basePort (or on free
-// ports, with basePort 0) of host, all with one admin token, and waits
+// StartCells starts n cells on consecutive ports from listen's (host:port;
+// port 0 puts each on a free port), all with one admin token, and waits
 // until each has said where it listens. extra are further 'herd target'
 // flags (faults, limits); forward, when set, gets their stderr.
-func StartCells(ctx context.Context, n int, host string, basePort int, token string, extra []string, forward io.Writer) (*Cells, error) {
+func StartCells(ctx context.Context, n int, listen, token string, extra []string, forward io.Writer) (*Cells, error) {
+	host, basePort, err := cellPorts(listen, n)
+	if err != nil {
+		return nil, err
+	}
 	specs := make([]procs.Spec, n)
 	for i := range specs {
 		port := 0
@@ -60,6 +66,25 @@ func StartCells(ctx context.Context, n int, host string, basePort int, token str
 	return cells, nil
 }
 
+// CheckListen says whether n cells can listen on consecutive ports from
+// listen's.
+func CheckListen(listen string, n int) error {
+	_, _, err := cellPorts(listen, n)
+	return err
+}
+
+func cellPorts(listen string, n int) (host string, base int, err error) {
+	host, portText, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	base, err = strconv.Atoi(portText)
+	if err != nil || base < 0 || base+n-1 > 65535 {
+		return "", 0, fmt.Errorf("--listen %q: with %d cells the ports %s..%d must all be valid", listen, n, portText, base+n-1)
+	}
+	return host, base, nil
+}
+
 // ServeLoopback serves a target of cfg on a free loopback port in this
 // process, and returns its base URL and how to stop it (stop waits until
 // it has).
@@ -77,4 +102,23 @@ func ServeLoopback(cfg Config) (url string, stop func(), err error) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+}
+
+// Wait waits until ctx ends or a cell dies, then stops every cell; a cell
+// that died is the error.
+func (c *Cells) Wait(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.Stop(15 * time.Second)
+			return nil
+		case <-tick.C:
+			if dead := c.Dead(); len(dead) > 0 {
+				c.Stop(15 * time.Second)
+				return fmt.Errorf("a target cell died, stopping the others: %s", strings.Join(dead, "; "))
+			}
+		}
+	}
 }

@@ -56,6 +56,47 @@ func AllFaults() []Fault {
 	return []Fault{StaleReply, SharedCacheKey, IDOR, DropAcked, DupOnRetry, LiveMisroute, ThumbCacheKey, DropThumb, IDORAfter}
 }
 
+// summaries say in a line what each fault does, for help text.
+var summaries = map[Fault]string{
+	StaleReply:     "a registry look-up that times out under a herd leaves its reply on a pooled cache connection for the next caller",
+	SharedCacheKey: "Events-tab responses cached under a key without the account",
+	IDOR:           "app calls check the token, not that it owns what it asks for",
+	DropAcked:      "the write-behind queue acks on enqueue and drops on overflow",
+	DupOnRetry:     "de-duplication per socket: a resent event is stored twice",
+	LiveMisroute:   "the session table frees the wrong slot after a silent reconnect, and live view reaches another device",
+	ThumbCacheKey:  "thumbnails cached under the event's sequence number alone: the right event, another camera's picture",
+	DropThumb:      "thumbnails dropped by their own full queue while the event is stored and acked",
+	IDORAfter:      "the Events tab checks ownership on the first page only; a cursor's page is trusted",
+}
+
+// FaultNames lists every fault's name, comma-separated.
+func FaultNames() string {
+	var names []string
+	for _, f := range AllFaults() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
+}
+
+// FaultTable is every fault with a line on what it does, indented for a
+// command's help.
+func FaultTable() string {
+	var b strings.Builder
+	for _, f := range AllFaults() {
+		line := fmt.Sprintf("  %-17s", f)
+		for _, w := range strings.Fields(summaries[f]) {
+			if len(line)+1+len(w) > 78 {
+				b.WriteString(line + "\n")
+				line = strings.Repeat(" ", 20) + w
+				continue
+			}
+			line += " " + w
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
 // Faults is a set of faults. The nil set has none.
 type Faults map[Fault]bool
 

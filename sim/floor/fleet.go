@@ -99,3 +99,39 @@ func ServeProcess(ctx context.Context, p *procs.Parent) error {
 	p.Done(res)
 	return nil
 }
+
+// Bench is the floor benchmark as 'herd bench floor' runs it: f (with a
+// fresh key when it has none, being a run of its own) provisioned first
+// when adminToken is set, then opened from n processes (Spread, when n > 1;
+// args is their command line) or from this one. Progress goes to log.
+func Bench(ctx context.Context, f Fleet, adminToken string, n int, args []string, log io.Writer) (Result, error) {
+	if f.Key == nil {
+		var err error
+		if f.Key, err = oracle.NewKey(); err != nil {
+			return Result{}, err
+		}
+	}
+	l, err := sim.NewLayout(f.Cameras, f.Seed, f.Key)
+	if err != nil {
+		return Result{}, err
+	}
+	if adminToken != "" {
+		if err := sim.Provision(ctx, sim.Drill{Layout: l, Target: sim.Target{Cells: f.Target, AdminToken: adminToken}}); err != nil {
+			return Result{}, err
+		}
+	}
+	if n > 1 {
+		return Spread(ctx, f, n, args, log)
+	}
+	return RunFleet(ctx, f, time.Time{}, func(n, total int) { fmt.Fprintf(log, "herd: floor: %d/%d connected\n", n, total) })
+}
+
+// WriteJSON writes r as indented JSON, with the elapsed time in seconds.
+func (r Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Result
+		ElapsedS float64 `json:"elapsed_s"`
+	}{r, r.Elapsed.Round(time.Millisecond).Seconds()})
+}

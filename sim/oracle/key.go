@@ -11,6 +11,7 @@ import (
 	"hash"
 	"log/slog"
 	"math/bits"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,19 @@ func (k *Key) MarshalText() ([]byte, error) {
 	out := make([]byte, hex.EncodedLen(KeySize))
 	hex.Encode(out, k.secret[:])
 	return out, nil
+}
+
+// ReadKeyFile reads a key file, as 'herd key' writes them.
+func ReadKeyFile(path string) (*Key, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var k Key
+	if err := k.UnmarshalText(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &k, nil
 }
 
 // UnmarshalText reads a key MarshalText wrote (surrounding space allowed).
