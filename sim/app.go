@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	"context"
 	"encoding/json"
 	"io"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-drill/herd/sim/internal/draw"
+	"github.com/herd-drill/herd/sim/internal/timers"
 	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/wire"
@@ -64,31 +65,17 @@ func (f *Fleet) app(a int) *appUser { return f.apps[(a-f.seg.Index)/f.seg.Count]
 
 // dice returns a deterministic uniform number for the app's next decision.
 // Under busy.
-func (u *appUser) dice(salt uint64) float64 {
+func (u *appUser) dice(s draw.Stream) float64 {
 	u.n++
-	return unit(u.f.seed ^ salt ^ uint64(u.acct)<<24 ^ u.n<<1)
+	return s.Unit2(uint64(u.acct), u.n)
 }
 
-// appTask is one app action due at a time: a poll (which schedules the
-// next) or a surge opening.
+// appTask is one app action, due at its slot's time: a poll (which
+// schedules the next) or a surge opening.
 type appTask struct {
-	at    time.Time
+	timers.Slot
 	u     *appUser
 	every time.Duration // poll interval; 0 for a one-off opening
-}
-
-// appQueue is the app actions by due time.
-type appQueue []appTask
-
-func (q appQueue) Len() int           { return len(q) }
-func (q appQueue) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
-func (q appQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *appQueue) Push(x any)        { *q = append(*q, x.(appTask)) }
-func (q *appQueue) Pop() any {
-	old := *q
-	t := old[len(old)-1]
-	*q = old[:len(old)-1]
-	return t
 }
 
 // runApps runs the apps: the share of accounts that keep the app open poll
@@ -99,91 +86,45 @@ func (q *appQueue) Pop() any {
 func (f *Fleet) runApps(ctx context.Context) {
 	app := f.sc.App
 	poll := app.Poll.Duration
-	var q appQueue
+	q := timers.New[*appTask]()
 	for _, a := range f.mine {
-		if unit(f.seed^0xa99^uint64(a)) >= app.Active || poll <= 0 {
+		if f.draws.appActive.Unit(uint64(a)) >= app.Active || poll <= 0 {
 			continue
 		}
-		first := f.plan.start.Add(time.Duration(unit(f.seed^0xf1^uint64(a)) * float64(poll)))
-		q = append(q, appTask{at: first, u: f.app(a), every: poll})
+		first := f.plan.start.Add(time.Duration(f.draws.appFirstPoll.Unit(uint64(a)) * float64(poll)))
+		q.At(&appTask{u: f.app(a), every: poll}, first)
 	}
 	for i := range f.plan.outages {
 		o := &f.plan.outages[i]
 		end := o.end()
 		for _, a := range f.mine {
-			if unit(f.seed^0x5e6e^uint64(o.index+1)<<40^uint64(a)) >= app.Surge {
+			if f.draws.surge.Unit2(uint64(o.index), uint64(a)) >= app.Surge {
 				continue
 			}
-			at := end.Add(time.Duration(unit(f.seed^0x0be^uint64(o.index+1)<<40^uint64(a)) * float64(app.SurgeWindow.Duration)))
-			q = append(q, appTask{at: at, u: f.app(a)})
+			at := end.Add(time.Duration(f.draws.surgeAt.Unit2(uint64(o.index), uint64(a)) * float64(app.SurgeWindow.Duration)))
+			q.At(&appTask{u: f.app(a)}, at)
 		}
 	}
-	heap.Init(&q)
-	var mu sync.Mutex // guards q: workers put polls back
-	kick := make(chan struct{}, 1)
-	work := make(chan appTask)
-	var wg sync.WaitGroup
-	for w := 0; w < DefaultAppConns; w++ {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case t := <-work:
-					t.u.act(ctx, t)
-					if next := t.at.Add(t.every); t.every > 0 && next.Before(f.plan.end) {
-						mu.Lock()
-						heap.Push(&q, appTask{at: next, u: t.u, every: t.every})
-						mu.Unlock()
-						select {
-						case kick <- struct{}{}:
-						default:
-						}
-					}
-				}
-			}
-		})
-	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for ctx.Err() == nil {
-		mu.Lock()
-		if len(q) > 0 && !q[0].at.After(time.Now()) {
-			t := heap.Pop(&q).(appTask)
-			mu.Unlock()
-			select {
-			case work <- t:
-			case <-ctx.Done():
-			}
-			continue
+	q.Run(ctx, DefaultAppConns, func(t *appTask) {
+		t.u.act(ctx, t)
+		if next := t.Due().Add(t.every); t.every > 0 && next.Before(f.plan.end) {
+			q.At(t, next)
 		}
-		d := time.Hour
-		if len(q) > 0 {
-			d = time.Until(q[0].at)
-		}
-		mu.Unlock()
-		timer.Reset(d)
-		select {
-		case <-ctx.Done():
-		case <-timer.C:
-		case <-kick:
-		}
-	}
-	wg.Wait()
+	})
 }
 
 // act runs one app action: a poll on a fixed schedule (latency counts from
 // its intended time, so a slow target shows in the tail instead of slowing
 // the schedule down) or an opening of the app.
-func (u *appUser) act(ctx context.Context, t appTask) {
+func (u *appUser) act(ctx context.Context, t *appTask) {
 	u.busy.Lock()
 	defer u.busy.Unlock()
 	if t.every == 0 || u.cursor == "" {
-		u.open(ctx, t.at)
+		u.open(ctx, t.Due())
 		return
 	}
-	u.listPages(ctx, t.at, 1)
-	if u.dice(0x11fe) < u.f.sc.App.Live {
+	u.listPages(ctx, t.Due(), 1)
+	if u.dice(u.f.draws.appLive) < u.f.sc.App.Live {
 		u.live(ctx)
 	}
 }
@@ -193,7 +134,7 @@ func (u *appUser) act(ctx context.Context, t appTask) {
 func (u *appUser) open(ctx context.Context, intended time.Time) {
 	u.cursor = ""
 	u.listPages(ctx, intended, maxOpenPages)
-	if u.dice(0x11fe) < u.f.sc.App.Live {
+	if u.dice(u.f.draws.appLive) < u.f.sc.App.Live {
 		u.live(ctx)
 	}
 }
@@ -236,7 +177,7 @@ func (u *appUser) listPages(ctx context.Context, intended time.Time, pages int) 
 				flagged[i] = true
 				continue
 			}
-			if u.dice(0x7b) < f.sc.App.Thumbnails {
+			if u.dice(u.f.draws.appThumb) < f.sc.App.Thumbnails {
 				u.thumbnail(ctx, ev)
 			}
 		}
@@ -282,7 +223,7 @@ func (u *appUser) thumbnail(ctx context.Context, ev *wire.EventInfo) {
 func (u *appUser) live(ctx context.Context) {
 	f := u.f
 	first, end := f.layout.CamerasOf(u.acct)
-	cam := first + int(u.dice(0x1e)*float64(end-first))
+	cam := first + int(u.dice(u.f.draws.appLiveCam)*float64(end-first))
 	device := f.layout.Device(cam)
 	path := wire.LivePath(device)
 	start := time.Now()
@@ -320,7 +261,7 @@ const (
 // violation.
 func (u *appUser) maybeProbe(ctx context.Context) {
 	f := u.f
-	if f.sc.App.Probes <= 0 || len(f.mine) < 2 || u.dice(0x960be) >= f.sc.App.Probes {
+	if f.sc.App.Probes <= 0 || len(f.mine) < 2 || u.dice(u.f.draws.probe) >= f.sc.App.Probes {
 		return
 	}
 	// The victim is an account of this process, so that the probe can ask
@@ -329,7 +270,7 @@ func (u *appUser) maybeProbe(ctx context.Context) {
 	// would answer for an account it does not hold.
 	var victim *appUser
 	for try := 0; try < 8; try++ {
-		v := f.mine[int(u.dice(0x71c)*float64(len(f.mine)))]
+		v := f.mine[int(u.dice(u.f.draws.probeVictim)*float64(len(f.mine)))]
 		if v != u.acct && f.cell(v) == f.cell(u.acct) {
 			victim = f.app(v)
 			break
@@ -338,7 +279,7 @@ func (u *appUser) maybeProbe(ctx context.Context) {
 	if victim == nil {
 		return
 	}
-	method, path, kind := http.MethodGet, wire.EventsPath(victim.id)+"?limit=10", int(u.dice(0x3a7)*probeKinds)
+	method, path, kind := http.MethodGet, wire.EventsPath(victim.id)+"?limit=10", int(u.dice(u.f.draws.probeKind)*probeKinds)
 	switch kind {
 	case probeCursor:
 		victim.shownMu.Lock()
@@ -360,7 +301,7 @@ func (u *appUser) maybeProbe(ctx context.Context) {
 		}
 	case probeLive:
 		first, end := f.layout.CamerasOf(victim.acct)
-		method, path = http.MethodPost, wire.LivePath(f.layout.Device(first+int(u.dice(0x11e)*float64(end-first))))
+		method, path = http.MethodPost, wire.LivePath(f.layout.Device(first+int(u.dice(u.f.draws.probeLiveCam)*float64(end-first))))
 	}
 	f.m.add(cProbes, 1)
 	f.m.add(probeCounts[kind], 1)
@@ -396,11 +337,11 @@ func (u *appUser) victimThumb(victim *appUser) (string, bool) {
 	}
 	victim.shownMu.Unlock()
 	if len(fresh) > 0 {
-		return fresh[int(u.dice(0x7e5)*float64(len(fresh)))], true
+		return fresh[int(u.dice(u.f.draws.probeThumb)*float64(len(fresh)))], true
 	}
 	first, end := f.layout.CamerasOf(victim.acct)
-	cam := first + int(u.dice(0xca3)*float64(end-first))
-	seq, ok := f.oracle.SomeAcked(cam, u.dice(0x5e9))
+	cam := first + int(u.dice(u.f.draws.probeCam)*float64(end-first))
+	seq, ok := f.oracle.SomeAcked(cam, u.dice(u.f.draws.probeSeq))
 	if !ok {
 		return "", false
 	}

@@ -173,7 +173,7 @@ func (f *Fleet) auditSamples(id string) bool {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(id))
-	return unit(f.seed^0xa0d17^h.Sum64()) < share
+	return f.draws.auditSample.Unit(h.Sum64()) < share
 }
 
 // listAll reads account a's whole Events tab. why is "" when it was read

@@ -9,6 +9,7 @@ import (
 
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim/backoff"
+	"github.com/herd-drill/herd/sim/internal/timers"
 	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/wire"
@@ -43,9 +44,7 @@ type camera struct {
 	nth     int // in this fleet: picks the source address
 	account int
 
-	// The scheduler's, under sched.mu.
-	hidx   int
-	wakeAt time.Time
+	timers.Slot // when it next ticks (the fleet's timer heap)
 
 	mu             sync.Mutex
 	conn           link.Conn
@@ -137,7 +136,7 @@ func (c *camera) tick() {
 	if t, ok := c.nextResend(); ok && c.conn != nil {
 		wake = earliest(wake, t)
 	}
-	f.sched.at(c, wake)
+	f.sched.At(c, wake)
 }
 
 // dial connects the camera; it runs on a dial worker, without holding mu
@@ -185,7 +184,7 @@ func (c *camera) dial(ctx context.Context) {
 		c.install(conn, intended, now)
 	}
 	c.mu.Unlock()
-	f.sched.at(c, now)
+	f.sched.At(c, now)
 }
 
 // link is who the camera is, for its transport.
@@ -283,7 +282,7 @@ func (c *camera) interval(seq uint32) time.Duration {
 	if rate <= 0 {
 		return 1000 * time.Hour
 	}
-	u := backoff.Uniform(c.f.seed^0xe7e47, c.idx, seq)
+	u := c.f.draws.events.Unit2(uint64(c.idx), uint64(seq))
 	return time.Duration(-math.Log(1-u) / rate * float64(time.Second))
 }
 
@@ -439,7 +438,7 @@ func (c *camera) isQuiet() bool {
 // backoffDelay is the policy's next delay, folded with a target's hint.
 func (c *camera) backoffDelay(hint time.Duration) time.Duration {
 	p := c.f.policy
-	d := p.Next(&c.bo, backoff.Uniform(c.f.seed^0xbac0ff, c.idx, c.bo.Attempt))
+	d := p.Next(&c.bo, c.f.draws.retry.Unit2(uint64(c.idx), uint64(c.bo.Attempt)))
 	if hint > 0 {
 		d = p.Hint(d, hint)
 	}
@@ -498,7 +497,7 @@ func (c *camera) Lost(conn link.Conn, err error) {
 	}
 	c.attemptAt = time.Now().Add(c.lost(err))
 	c.mu.Unlock()
-	f.sched.at(c, time.Now())
+	f.sched.At(c, time.Now())
 }
 
 // Message settles one message from the target: acks and nacks, and live
@@ -517,13 +516,13 @@ func (c *camera) Message(conn link.Conn, msg []byte) {
 		// After the plan the camera waits only for its last acks: wake
 		// it to see whether it is quiet.
 		if !time.Now().Before(f.plan.end) {
-			f.sched.at(c, time.Now())
+			f.sched.At(c, time.Now())
 		}
 	case wire.TypeNack:
 		f.m.add(cEventsNacked, 1)
 		f.m.fail(ErrNackedByShed)
 		c.onNack(m.ID, time.Duration(m.RetryAfterMs)*time.Millisecond)
-		f.sched.at(c, time.Now())
+		f.sched.At(c, time.Now())
 	case wire.TypeWelcome:
 		// herd/1 welcomes once, first: a second welcome would rebind the
 		// camera behind its back.

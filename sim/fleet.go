@@ -24,6 +24,7 @@ import (
 	"github.com/herd-drill/herd/internal/live"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim/backoff"
+	"github.com/herd-drill/herd/sim/internal/timers"
 	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/ws"
@@ -130,6 +131,7 @@ type Fleet struct {
 	layout *Layout
 	target Target
 	seed   uint64
+	draws  draws
 
 	key    *oracle.Key
 	oracle *oracle.Oracle
@@ -156,7 +158,7 @@ type Fleet struct {
 	httpc   *http.Client
 	scratch sync.Pool // *scratch
 	quiet   sync.WaitGroup
-	sched   *sched
+	sched   *timers.Heap[*camera]
 	// dialq holds the cameras waiting for a dial worker. Its capacity is the
 	// fleet, so queuing never blocks a tick: a camera is in it at most once.
 	dialq chan *camera
@@ -178,7 +180,7 @@ func New(d Drill, opts ...Option) (*Fleet, error) {
 		return nil, err
 	}
 	f := &Fleet{
-		sc: sc, layout: l, target: d.Target, seed: l.Seed(), key: l.Key(), seg: d.Segment,
+		sc: sc, layout: l, target: d.Target, seed: l.Seed(), draws: newDraws(l.Seed()), key: l.Key(), seg: d.Segment,
 		start: d.Start, rampRate: d.RampRate, maxDialing: d.MaxDialing, sourceOffset: d.SourceOffset,
 		policy: backoff.Policy{
 			Kind: kind, Base: sc.Reconnect.Base.Duration, Cap: sc.Reconnect.Cap.Duration,
@@ -200,7 +202,7 @@ func New(d Drill, opts ...Option) (*Fleet, error) {
 	for _, a := range f.mine {
 		f.apps = append(f.apps, f.newApp(a))
 	}
-	f.sched = newSched()
+	f.sched = timers.New[*camera]()
 	f.dialq = make(chan *camera, f.cameras)
 	f.scratch.New = func() any { return new(scratch) }
 	if f.link, err = newLink(d.Target, f.cameras, f.sourceOffset); err != nil {

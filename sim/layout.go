@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/herd-drill/herd/sim/internal/draw"
 	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/wire"
 )
@@ -52,13 +53,13 @@ func NewLayout(n int, seed uint64, key *oracle.Key) (*Layout, error) {
 		return nil, errors.New("sim: NewLayout: nil key")
 	}
 	l := &Layout{seed: seed, key: key, names: key.Names(), owner: make([]uint32, n)}
-	l.zoneKey = splitmix(seed ^ 0x5a0e)
+	l.zoneKey = draw.Mix(seed ^ 0x5a0e)
 
 	rng := seed ^ 0x9e3779b97f4a7c15
 	cam := 0
 	for cam < n {
-		rng = splitmix(rng)
-		k := homeSize(float64(rng>>11)/(1<<53), splitmix(rng^0xabcdef))
+		rng = draw.Mix(rng)
+		k := homeSize(float64(rng>>11)/(1<<53), draw.Mix(rng^0xabcdef))
 		if cam+k > n {
 			k = n - cam
 		}
@@ -81,17 +82,6 @@ func homeSize(u float64, r uint64) int {
 	}
 	return 1
 }
-
-// splitmix is the SplitMix64 finaliser: a cheap, well-mixed hash of x.
-func splitmix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
-// unit maps a hash to [0,1).
-func unit(x uint64) float64 { return float64(splitmix(x)>>11) / (1 << 53) }
 
 // Seed returns the layout's seed.
 func (l *Layout) Seed() uint64 { return l.seed }
@@ -150,7 +140,7 @@ func (l *Layout) Zone(a, zones int) int {
 	if zones <= 1 {
 		return 0
 	}
-	return int(splitmix(l.zoneKey^uint64(a)) % uint64(zones))
+	return int(draw.Mix(l.zoneKey^uint64(a)) % uint64(zones))
 }
 
 // Provisioning returns account a as a herd/1 provisioning line.

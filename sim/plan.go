@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim/internal/draw"
 )
 
 // PhaseSpan is one phase of a run on the wall clock.
@@ -38,11 +39,13 @@ type plan struct {
 	end     time.Time // the last phase ends; cameras stop capturing events
 	phases  []PhaseSpan
 	outages []outage
-	seed    uint64
+	// Which cameras an outage of a fraction takes down, and when within
+	// its stagger each goes.
+	hit, at draw.Stream
 }
 
 func newPlan(sc *scenarios.Scenario, seed uint64, start time.Time) *plan {
-	p := &plan{start: start, seed: seed}
+	p := &plan{start: start, hit: draw.New(seed, "outage.hit"), at: draw.New(seed, "outage.at")}
 	t := start
 	for _, ph := range sc.Phases {
 		repeat := ph.Repeat
@@ -97,12 +100,12 @@ func (p *plan) windowFor(o *outage, cam, account int, l *Layout) (window, bool) 
 		if l.Zone(account, o.zones) != o.index%o.zones {
 			return window{}, false
 		}
-	} else if o.fraction < 1 && unit(p.seed^uint64(o.index+1)<<40^uint64(cam)) >= o.fraction {
+	} else if o.fraction < 1 && p.hit.Unit2(uint64(o.index), uint64(cam)) >= o.fraction {
 		return window{}, false
 	}
 	down := o.start
 	if o.stagger > 0 {
-		down = down.Add(time.Duration(unit(p.seed^0x57a6^uint64(o.index+1)<<40^uint64(cam)) * float64(o.stagger)))
+		down = down.Add(time.Duration(p.at.Unit2(uint64(o.index), uint64(cam)) * float64(o.stagger)))
 	}
 	return window{down: down, up: down.Add(o.down), mode: o.mode}, true
 }

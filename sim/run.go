@@ -17,6 +17,13 @@ import (
 // for the last acks, and the final audit. It returns when every goroutine
 // it started has ended. When ctx is cancelled it stops at once and returns
 // what was measured, marked Interrupted.
+// DefaultTickWorkers is how many goroutines run cameras' ticks. A camera
+// owns no goroutine of its own apart from its socket's reader: its timed
+// work (capture an event, go down, come back, retry) runs on these when it
+// falls due. A tick is short; a write that stalls on a slow target holds
+// one worker at most for the write time-out, and shows as generator lag.
+const DefaultTickWorkers = 32
+
 func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	baseRSS := procstat.RSS()
 	started := f.start
@@ -36,11 +43,11 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	for _, a := range f.mine {
 		first, end := f.layout.CamerasOf(a)
 		for i := first; i < end; i++ {
-			c := &camera{f: f, idx: i, nth: len(cams), account: a, hidx: -1}
+			c := &camera{f: f, idx: i, nth: len(cams), account: a}
 			c.nextEvent = f.plan.start.Add(c.interval(0))
-			c.attemptAt = started.Add(time.Duration(unit(f.seed^0x4a3b^uint64(i)) * float64(ramp)))
+			c.attemptAt = started.Add(time.Duration(f.draws.ramp.Unit(uint64(i)) * float64(ramp)))
 			cams = append(cams, c)
-			f.sched.at(c, c.attemptAt)
+			f.sched.At(c, c.attemptAt)
 		}
 	}
 	// A start instant shared with other shards may lie ahead: the curve and
@@ -49,7 +56,7 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	// The engine: the scheduler's tick workers and the dial workers, at most
 	// maxDialing cameras in the handshake at once.
 	var engine sync.WaitGroup
-	engine.Go(func() { f.sched.run(camCtx, DefaultTickWorkers) })
+	engine.Go(func() { f.sched.Run(camCtx, DefaultTickWorkers, (*camera).tick) })
 	for w := 0; w < f.maxDialing; w++ {
 		engine.Go(func() {
 			for {

@@ -24,6 +24,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herd-drill/herd/sim/internal/draw"
 )
 
 // Kind is a reconnect policy's formula.
@@ -257,22 +259,10 @@ func (p Policy) Connected(st *State, up time.Duration) {
 	}
 }
 
-// Uniform returns a number in [0,1) drawn from (seed, cam, attempt) with a
-// splitmix64-style hash: the same inputs always give the same number, so a
-// run's retry schedule is reproducible from its seed without any shared
-// random source.
+// Uniform returns a number in [0,1) drawn from (seed, cam, attempt) by
+// SplitMix64 (sim/internal/draw): the same inputs always give the same
+// number, so a run's retry schedule is reproducible from its seed without
+// any shared random source.
 func Uniform(seed uint64, cam int, attempt uint32) float64 {
-	const golden = 0x9e3779b97f4a7c15
-	z := mix64(seed + golden)
-	z = mix64(z ^ uint64(cam))
-	z = mix64(z ^ (uint64(attempt) + golden))
-	return float64(z>>11) * 0x1p-53
-}
-
-// mix64 is splitmix64's finaliser: a bijection that spreads every input bit
-// over the output.
-func mix64(z uint64) uint64 {
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
+	return draw.Of(seed).Unit2(uint64(cam), uint64(attempt))
 }
