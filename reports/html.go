@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-drill/herd/catalog"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
 )
@@ -167,7 +168,7 @@ func newHTMLView(r *Result) *htmlView {
 		}
 	}
 	for _, c := range violationClasses(r) {
-		v.Classes = append(v.Classes, classRow{Name: c, Count: r.Violations.Counts[c], Meaning: classMeaning(c)})
+		v.Classes = append(v.Classes, classRow{Name: c, Count: r.Violations.Counts[c], Meaning: catalog.ClassHelp(c)})
 	}
 	for _, e := range r.Violations.Evidence {
 		row := evidenceRow{

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-drill/herd/catalog"
 	"github.com/herd-drill/herd/sim/oracle"
 )
 
@@ -48,7 +49,7 @@ func WriteJUnit(w io.Writer, r *Result) error {
 		n := r.Violations.Counts[class]
 		c := junitCase{Classname: "herd.violations", Name: class}
 		if n > 0 {
-			msg := fmt.Sprintf("%d %s violations: %s", n, class, classMeaning(class))
+			msg := fmt.Sprintf("%d %s violations: %s", n, class, catalog.ClassHelp(class))
 			text := evidenceText(r, class)
 			if fail {
 				c.Failure = &junitFailure{Type: class, Message: msg, Text: text}
@@ -178,24 +179,6 @@ func violationClasses(r *Result) []string {
 	}
 	sort.Strings(extra)
 	return append(out, extra...)
-}
-
-// classMeanings says what each violation class means, for people.
-var classMeanings = map[string]string{
-	string(oracle.CrossAccount): "a person was shown an event, thumbnail or frame made by a camera of another account (the leak)",
-	string(oracle.Forged):       "bytes without valid provenance, or an event id no camera of herd sent",
-	string(oracle.Mislabelled):  "genuine and owned by the viewer, but labelled as another device, sequence or account",
-	string(oracle.Lost):         "acknowledged by the target, absent from its account at the final audit",
-	string(oracle.Duplicate):    "an event listed more than once in an account",
-	string(oracle.Misaddressed): "a welcome, ack, live request or frame meant for another device",
-	string(oracle.IDOR):         "a deliberate cross-account probe answered with data",
-}
-
-func classMeaning(c string) string {
-	if m, ok := classMeanings[c]; ok {
-		return m
-	}
-	return "a violation class of a newer herd"
 }
 
 // evidenceText lists r's evidence records of class, one a line, and says

@@ -5,6 +5,7 @@
 package reports
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/tidwall/gjson"
 
+	"github.com/herd-drill/herd/catalog"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
 	"github.com/herd-drill/herd/sim/oracle"
@@ -403,17 +406,20 @@ func Judge(r *Result, sc *scenarios.Scenario) { judge(r, sc, len(r.Shards) > 1) 
 func judge(r *Result, sc *scenarios.Scenario, whole bool) {
 	r.Thresholds = []ThresholdResult{}
 	r.Reasons = []string{}
+	doc, docErr := json.Marshal(r)
 	for _, t := range sc.Thresholds {
 		tr := ThresholdResult{Expr: t.Expr, Metric: t.Metric}
-		if mi, ok := scenarios.LookupMetric(t.Metric); ok {
+		if mi, ok := catalog.LookupMetric(t.Metric); ok {
 			tr.Unit = mi.Unit
 		}
-		v, ok := MetricValue(r, t.Metric)
+		v, ok := metricValue(doc, t.Metric)
 		switch {
+		case docErr != nil: // cannot happen to a result herd wrote; never a pass
+			tr.Pass, tr.Note = false, "the result cannot be read: "+docErr.Error()
 		case ok:
 			tr.Value = &v
 			tr.Pass = t.Check(v)
-		case t.Metric == "recovery.t50" || t.Metric == "recovery.t90" || t.Metric == "recovery.t99" || t.Metric == "recovery.t100":
+		case catalog.IsRecovery(t.Metric):
 			if r.Recovery.Affected == 0 {
 				tr.Pass, tr.Note = true, "no outage in this run"
 			} else {
@@ -446,76 +452,27 @@ func judge(r *Result, sc *scenarios.Scenario, whole bool) {
 
 // MetricValue returns the value of a threshold metric in r, in the
 // metric's unit (milliseconds, ratio or count); false when r has no data.
+// It reads r as its herd.result/v1 JSON, where package catalog says each
+// metric stands.
 func MetricValue(r *Result, metric string) (float64, bool) {
-	switch metric {
-	case "violations.total":
-		return float64(r.Violations.Total), true
-	case "errors.rate":
-		return r.Errors.Rate, r.Errors.Operations > 0
-	case "errors.total":
-		return float64(r.Errors.Total), true
-	case "shed.rate":
-		return r.Errors.ShedRate, r.Errors.Operations > 0
-	case "shed.total":
-		return float64(r.Errors.Shed), true
-	case "events.lost":
-		return float64(r.Events.Lost), true
-	case "events.acked":
-		return float64(r.Events.Acked), true
-	case "generator.lag_p99":
-		return r.Generator.LagP99Ms, true
-	case "recovery.t50":
-		return deref(r.Recovery.T50Ms)
-	case "recovery.t90":
-		return deref(r.Recovery.T90Ms)
-	case "recovery.t99":
-		return deref(r.Recovery.T99Ms)
-	case "recovery.t100":
-		return deref(r.Recovery.T100Ms)
+	doc, err := json.Marshal(r)
+	if err != nil {
+		return 0, false
 	}
-	group, stat, ok := cut(metric)
+	return metricValue(doc, metric)
+}
+
+// metricValue reads metric from a herd.result/v1 document.
+func metricValue(doc []byte, metric string) (float64, bool) {
+	m, ok := catalog.LookupMetric(metric)
 	if !ok {
 		return 0, false
 	}
-	if group == "violations" {
-		n, ok := r.Violations.Counts[stat]
-		return float64(n), ok
-	}
-	l, ok := r.Latency[group]
-	if !ok || l.Count == 0 {
+	v := gjson.GetBytes(doc, m.Path)
+	if v.Type != gjson.Number || (m.Data != "" && gjson.GetBytes(doc, m.Data).Num == 0) {
 		return 0, false
 	}
-	switch stat {
-	case "p50":
-		return l.P50Ms, true
-	case "p90":
-		return l.P90Ms, true
-	case "p99":
-		return l.P99Ms, true
-	case "p999":
-		return l.P999Ms, true
-	case "max":
-		return l.MaxMs, true
-	case "mean":
-		return l.MeanMs, true
-	}
-	return 0, false
-}
-
-func deref(p *float64) (float64, bool) {
-	if p == nil {
-		return 0, false
-	}
-	return *p, true
-}
-
-func cut(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '.' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return "", "", false
+	return v.Num, true
 }
 
 // auditReason says why the audit fails the verdict, or "" when it read

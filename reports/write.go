@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/herd-drill/herd/catalog"
 	"github.com/herd-drill/herd/sim/oracle"
 )
 
@@ -93,7 +94,8 @@ func WriteSummary(w io.Writer, r *Result) error {
 		p.f("  T50 %s  T90 %s  T99 %s  T100 %s", msp(rc.T50Ms), msp(rc.T90Ms), msp(rc.T99Ms), msp(rc.T100Ms))
 	}
 	p.f("\n\nLatency (ms)     count      p50      p90      p99    p99.9      max\n")
-	for _, name := range []string{"connect", "ack", "first_ack", "list", "thumbnail", "live"} {
+	for _, h := range catalog.Histograms() {
+		name := h.Name
 		l, ok := r.Latency[name]
 		if !ok {
 			continue

@@ -5,96 +5,26 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/herd-drill/herd/catalog"
 )
 
 // Units of threshold metrics, the values of MetricInfo.Unit.
 const (
-	UnitMillis = "ms"    // a time; thresholds write it as a duration ("60s")
-	UnitRatio  = "ratio" // a share between 0 and 1; written "5%" or 0.05
-	UnitCount  = "count" // a number of things; written as a plain number
+	UnitMillis = catalog.UnitMillis
+	UnitRatio  = catalog.UnitRatio
+	UnitCount  = catalog.UnitCount
 )
 
-// MetricInfo describes one metric a threshold can test.
-type MetricInfo struct {
-	Name string
-	Unit string // UnitMillis, UnitRatio or UnitCount
-	Help string
-}
-
-// violationClasses are the kinds of oracle violation, each counted by a
-// metric "violations.<class>".
-var violationClasses = []struct{ class, help string }{
-	{"cross_account", "an app user was shown an event, thumbnail or live frame of another account's camera"},
-	{"forged", "data came back that no simulated camera produced"},
-	{"mislabelled", "an event came back with a device, account, sequence, time or kind other than the camera sent"},
-	{"lost", "an event the target acknowledged never showed up in its account's Events tab"},
-	{"duplicate", "the same event was listed more than once for an account"},
-	{"misaddressed", "a message reached a camera other than the one it was for (a welcome or live request naming another device)"},
-	{"idor", "a deliberate probe for another account's data was answered instead of refused"},
-}
-
-// metrics is the table behind Metrics and lookupMetric, built once.
-var metrics, metricIndex = buildMetrics()
-
-func buildMetrics() ([]MetricInfo, map[string]MetricInfo) {
-	var ms []MetricInfo
-	add := func(name, unit, help string) { ms = append(ms, MetricInfo{name, unit, help}) }
-	add("violations.total", UnitCount, "oracle violations of every class")
-	for _, v := range violationClasses {
-		add("violations."+v.class, UnitCount, v.help)
-	}
-	for _, q := range []string{"50", "90", "99", "100"} {
-		add("recovery.t"+q, UnitMillis, "time from the outage's end until "+q+"% of the affected cameras are connected again")
-	}
-	for _, q := range []string{"50", "99"} {
-		add("first_ack.p"+q, UnitMillis, "time from a camera's reconnection to its first acknowledged event, p"+q)
-	}
-	hists := []struct{ name, help string }{
-		{"connect", "device connection: dial to welcome"},
-		{"ack", "event sent to ack"},
-		{"list", "Events-tab page request"},
-		{"thumbnail", "thumbnail fetch"},
-		{"live", "live-view request to frame"},
-	}
-	stats := []struct{ suffix, help string }{
-		{"p50", "median"}, {"p90", "90th percentile"}, {"p99", "99th percentile"},
-		{"p999", "99.9th percentile"}, {"max", "maximum"}, {"mean", "mean"},
-	}
-	for _, h := range hists {
-		for _, st := range stats {
-			add(h.name+"."+st.suffix, UnitMillis, st.help+" latency of "+h.help)
-		}
-	}
-	add("errors.rate", UnitRatio, "failed operations / operations (connects, events, requests); load shedding (429, 503, close 1013, nack) is counted apart, as shed")
-	add("errors.total", UnitCount, "failed operations, not counting load shedding")
-	add("shed.rate", UnitRatio, "operations the target refused as load shedding (429, 503, close 1013, nack) / operations")
-	add("shed.total", UnitCount, "operations the target refused as load shedding")
-	add("events.lost", UnitCount, "acknowledged events missing from their account's Events tab at the end")
-	add("events.acked", UnitCount, "events the target acknowledged")
-	add("generator.lag_p99", UnitMillis, "how late herd itself started operations, p99; when high, herd was the bottleneck, not the target")
-	idx := make(map[string]MetricInfo, len(ms))
-	for _, m := range ms {
-		idx[m.Name] = m
-	}
-	return ms, idx
-}
+// MetricInfo describes one metric a threshold can test (package catalog
+// holds them).
+type MetricInfo = catalog.Metric
 
 // Metrics returns the metrics thresholds can test, violations first.
-func Metrics() []MetricInfo { return append([]MetricInfo(nil), metrics...) }
+func Metrics() []MetricInfo { return catalog.Metrics() }
 
 // LookupMetric returns the metric called name.
-func LookupMetric(name string) (MetricInfo, bool) {
-	m, ok := metricIndex[name]
-	return m, ok
-}
-
-func metricNames() []string {
-	names := make([]string, len(metrics))
-	for i, m := range metrics {
-		names[i] = m.Name
-	}
-	return names
-}
+func LookupMetric(name string) (MetricInfo, bool) { return catalog.LookupMetric(name) }
 
 // Threshold is one condition a drill must meet, such as "recovery.t99 < 60s".
 type Threshold struct {
@@ -197,7 +127,7 @@ func ParseThreshold(expr string) (Threshold, error) {
 	m, ok := LookupMetric(metric)
 	if !ok {
 		remedy := "see herd scenarios metrics for the list"
-		if s := suggest(metric, metricNames()); s != "" {
+		if s := suggest(metric, catalog.MetricNames()); s != "" {
 			remedy = "did you mean " + s + "? " + remedy
 		}
 		return fail(fmt.Sprintf("unknown metric %q", metric), remedy)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herd-drill/herd/catalog"
 )
 
 // Bounds that Validate enforces. They are wide: they catch a slip of the
@@ -317,7 +319,7 @@ func (v *validator) thresholds() {
 		m, ok := LookupMetric(t.Metric)
 		if !ok {
 			remedy := "see herd scenarios metrics for the list"
-			if s := suggest(t.Metric, metricNames()); s != "" {
+			if s := suggest(t.Metric, catalog.MetricNames()); s != "" {
 				remedy = "did you mean " + s + "? " + remedy
 			}
 			v.add(field, fmt.Sprintf("unknown metric %q", t.Metric), remedy)

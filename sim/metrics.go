@@ -7,23 +7,25 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/herd-drill/herd/catalog"
 	"github.com/herd-drill/herd/sim/link"
 )
 
-// Histogram names. Latencies are recorded in microseconds.
+// Histogram names: the latencies package catalog names, and two of herd's
+// own. Latencies are recorded in microseconds.
 const (
-	HistConnect   = "connect"   // TCP + upgrade + welcome
-	HistAck       = "ack"       // from the event's intended send time to its ack
-	HistList      = "list"      // Events-tab page, from the intended request time
-	HistThumbnail = "thumbnail" // thumbnail fetch
-	HistLive      = "live"      // live-view request to frame
-	HistFirstAck  = "first_ack" // reconnect to the first ack on the new socket
-	HistRecovery  = "recovery"  // a camera's outage end to its reconnect
-	HistLag       = "lag"       // how late the generator ran its own schedule
+	HistConnect   = catalog.HistConnect   // TCP + upgrade + welcome
+	HistAck       = catalog.HistAck       // from the event's intended send time to its ack
+	HistList      = catalog.HistList      // Events-tab page, from the intended request time
+	HistThumbnail = catalog.HistThumbnail // thumbnail fetch
+	HistLive      = catalog.HistLive      // live-view request to frame
+	HistFirstAck  = catalog.HistFirstAck  // reconnect to the first ack on the new socket
+	HistRecovery  = "recovery"            // a camera's outage end to its reconnect
+	HistLag       = "lag"                 // how late the generator ran its own schedule
 )
 
-// HistogramNames lists every histogram a run records, in report order.
-var HistogramNames = []string{HistConnect, HistAck, HistList, HistThumbnail, HistLive, HistFirstAck, HistRecovery, HistLag}
+// HistogramNames lists every histogram a run records.
+var HistogramNames = []string{HistConnect, HistAck, HistList, HistThumbnail, HistLive, HistFirstAck, HistRecovery, HistLag} // in histID order
 
 // Histogram bounds: 1 µs to 1 hour at 3 significant digits.
 const (

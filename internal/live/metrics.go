@@ -6,11 +6,14 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/herd-drill/herd/catalog"
 )
 
 // Metrics exports a drill's Status to Prometheus. It holds the last Status
@@ -103,11 +106,29 @@ var (
 	descConnects   = prometheus.NewDesc("herd_connects_total", "Successful camera connects since the drill started.", nil, nil)
 	descAcked      = prometheus.NewDesc("herd_events_acked_total", "Events the target acknowledged.", nil, nil)
 	descErrors     = prometheus.NewDesc("herd_errors_total", "Failures the fleet saw, by class.", []string{"class"}, nil)
-	descViolations = prometheus.NewDesc("herd_violations_total", "What the oracle flagged, by class; cross_account is a leak.", []string{"class"}, nil)
-	descLatency    = prometheus.NewDesc("herd_latency_seconds", "Latency of each operation, measured from its intended time.", []string{"op"}, nil)
+	descViolations = prometheus.NewDesc("herd_violations_total", "What the oracle flagged, by class: "+classHelp()+".", []string{"class"}, nil)
+	descLatency    = prometheus.NewDesc("herd_latency_seconds", "Latency of each operation, measured from its intended time: "+opHelp()+".", []string{"op"}, nil)
 	descPhase      = prometheus.NewDesc("herd_phase", "1 for the drill's current phase, 0 for phases it has left.", []string{"phase"}, nil)
 	descDead       = prometheus.NewDesc("herd_workers_dead", "Worker processes that ended before the drill did.", nil, nil)
 )
+
+// classHelp says what each violation class means.
+func classHelp() string {
+	var parts []string
+	for _, c := range catalog.Classes() {
+		parts = append(parts, c.Name+" is "+c.Help)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// opHelp says what each latency measures.
+func opHelp() string {
+	var parts []string
+	for _, h := range catalog.Histograms() {
+		parts = append(parts, h.Name+" is "+h.Help)
+	}
+	return strings.Join(parts, "; ")
+}
 
 // collector turns the last Status into metrics at each scrape.
 type collector struct {

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/herd-drill/herd/catalog"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
@@ -44,53 +45,49 @@ type Fleet interface {
 // Class is a kind of violation.
 type Class string
 
-// Violation classes, in the order Classes lists them.
+// Violation classes, in the order Classes lists them; package catalog
+// names them and says what each means.
 const (
 	// CrossAccount is content from a camera of another account: the leak.
-	CrossAccount Class = "cross_account"
+	CrossAccount Class = catalog.CrossAccount
 	// Forged is bytes without valid provenance, or an event id herd never
 	// produced (unknown device, or a seq beyond what that camera sent).
-	Forged Class = "forged"
+	Forged Class = catalog.Forged
 	// Mislabelled is genuine content owned by the viewer but labelled as
 	// another device, seq, account or kind.
-	Mislabelled Class = "mislabelled"
+	Mislabelled Class = catalog.Mislabelled
 	// Lost is an acknowledged event absent from its account at the final
 	// audit.
-	Lost Class = "lost"
+	Lost Class = catalog.Lost
 	// Duplicate is an event id listed more than once in an account.
-	Duplicate Class = "duplicate"
+	Duplicate Class = catalog.Duplicate
 	// Misaddressed is a welcome naming another device or account, an ack
 	// for an event the camera did not send, or a live request or frame
 	// meant for another device.
-	Misaddressed Class = "misaddressed"
+	Misaddressed Class = catalog.Misaddressed
 	// IDOR is a deliberate cross-account probe answered with data.
-	IDOR Class = "idor"
+	IDOR Class = catalog.IDOR
 )
 
-var classes = [...]Class{CrossAccount, Forged, Mislabelled, Lost, Duplicate, Misaddressed, IDOR}
+// classes are catalog's, in its order.
+var classes = func() []Class {
+	var cs []Class
+	for _, c := range catalog.Classes() {
+		cs = append(cs, Class(c.Name))
+	}
+	if len(cs) > maxClasses {
+		panic("oracle: more violation classes than maxClasses")
+	}
+	return cs
+}()
+
+// maxClasses bounds the violation classes the oracle counts in arrays.
+const maxClasses = 16
 
 // Classes returns every violation class, the leak first.
-func Classes() []Class { return slices.Clone(classes[:]) }
+func Classes() []Class { return slices.Clone(classes) }
 
-func classIndex(c Class) int {
-	switch c {
-	case CrossAccount:
-		return 0
-	case Forged:
-		return 1
-	case Mislabelled:
-		return 2
-	case Lost:
-		return 3
-	case Duplicate:
-		return 4
-	case Misaddressed:
-		return 5
-	case IDOR:
-		return 6
-	}
-	return -1
-}
+func classIndex(c Class) int { return slices.Index(classes, c) }
 
 // Evidence is one observed violation, with what is needed to reproduce it.
 type Evidence struct {
@@ -211,8 +208,8 @@ type Oracle struct {
 	frozen     atomic.Bool  // FreezeAcks was called
 	lateAcks   atomic.Int64 // acks that came after FreezeAcks
 
-	counts [len(classes)]atomic.Int64
-	kept   [len(classes)]atomic.Int64 // evidence kept per class: lets Report skip the lock once full
+	counts [maxClasses]atomic.Int64
+	kept   [maxClasses]atomic.Int64 // evidence kept per class: lets Report skip the lock once full
 
 	mu       sync.Mutex
 	evidence []Evidence

@@ -1,0 +1,172 @@
+// Package catalog names, once, what a drill measures and judges: the
+// oracle's violation classes, the latency histograms, and the metrics a
+// scenario's thresholds test, each with its unit, its help and where its
+// value stands in a herd.result/v1 file. Thresholds, the summary, JUnit,
+// Prometheus and the HTML page all read them from here.
+package catalog
+
+import (
+	"slices"
+	"strings"
+)
+
+// The oracle's violation classes.
+const (
+	CrossAccount = "cross_account"
+	Forged       = "forged"
+	Mislabelled  = "mislabelled"
+	Lost         = "lost"
+	Duplicate    = "duplicate"
+	Misaddressed = "misaddressed"
+	IDOR         = "idor"
+)
+
+// Class is one kind of oracle violation.
+type Class struct {
+	Name string
+	Help string // what it means, for people
+}
+
+var classes = []Class{
+	{CrossAccount, "a person was shown an event, thumbnail or live frame made by a camera of another account (the leak)"},
+	{Forged, "data came back that no simulated camera produced: bytes without valid provenance, or an event id no camera of herd sent"},
+	{Mislabelled, "genuine and owned by the viewer, but labelled as another device, sequence, account, time or kind"},
+	{Lost, "acknowledged by the target, absent from its account's Events tab at the final audit"},
+	{Duplicate, "the same event listed more than once for an account"},
+	{Misaddressed, "a welcome, ack, live request or frame meant for another device"},
+	{IDOR, "a deliberate probe for another account's data was answered instead of refused"},
+}
+
+// Classes returns every violation class, the leak first.
+func Classes() []Class { return slices.Clone(classes) }
+
+// ClassHelp says what class means; a class this herd does not know is one
+// of a newer herd's.
+func ClassHelp(class string) string {
+	for _, c := range classes {
+		if c.Name == class {
+			return c.Help
+		}
+	}
+	return "a violation class of a newer herd"
+}
+
+// The latency histograms a drill records.
+const (
+	HistConnect   = "connect"
+	HistAck       = "ack"
+	HistFirstAck  = "first_ack"
+	HistList      = "list"
+	HistThumbnail = "thumbnail"
+	HistLive      = "live"
+)
+
+// Histogram is one latency a drill records.
+type Histogram struct {
+	Name string
+	Help string
+}
+
+var histograms = []Histogram{
+	{HistConnect, "device connection: dial to welcome"},
+	{HistAck, "event sent to ack"},
+	{HistFirstAck, "a camera's reconnection to its first acknowledged event"},
+	{HistList, "Events-tab page request"},
+	{HistThumbnail, "thumbnail fetch"},
+	{HistLive, "live-view request to frame"},
+}
+
+// Histograms returns the latency histograms, in the order reports show
+// them.
+func Histograms() []Histogram { return slices.Clone(histograms) }
+
+// Units of metrics.
+const (
+	UnitMillis = "ms"    // a time; thresholds write it as a duration ("60s")
+	UnitRatio  = "ratio" // a share between 0 and 1; written "5%" or 0.05
+	UnitCount  = "count" // a number of things; written as a plain number
+)
+
+// Metric is one figure of a drill's result that a threshold can test.
+type Metric struct {
+	Name string
+	Unit string // UnitMillis, UnitRatio or UnitCount
+	Help string
+	// Path is where the value stands in a herd.result/v1 document, as a
+	// GJSON path (github.com/tidwall/gjson); a null or absent value is no
+	// data.
+	Path string
+	// Data, when set, is a path whose number is 0 when the run has no data
+	// for the metric (no operations, no samples in the histogram).
+	Data string
+}
+
+var metrics, metricIndex = build()
+
+func build() ([]Metric, map[string]Metric) {
+	var ms []Metric
+	add := func(m Metric) { ms = append(ms, m) }
+	add(Metric{Name: "violations.total", Unit: UnitCount, Help: "oracle violations of every class", Path: "violations.total"})
+	for _, c := range classes {
+		add(Metric{Name: "violations." + c.Name, Unit: UnitCount, Help: c.Help, Path: "violations.counts." + c.Name})
+	}
+	for _, q := range []string{"50", "90", "99", "100"} {
+		add(Metric{Name: "recovery.t" + q, Unit: UnitMillis, Path: "recovery.t" + q + "_ms",
+			Help: "time from the outage's end until " + q + "% of the affected cameras are connected again"})
+	}
+	for _, q := range []string{"50", "99"} {
+		add(Metric{Name: "first_ack.p" + q, Unit: UnitMillis, Path: "latency.first_ack.p" + q + "_ms", Data: "latency.first_ack.count",
+			Help: "time from a camera's reconnection to its first acknowledged event, p" + q})
+	}
+	stats := []struct{ suffix, help string }{
+		{"p50", "median"}, {"p90", "90th percentile"}, {"p99", "99th percentile"},
+		{"p999", "99.9th percentile"}, {"max", "maximum"}, {"mean", "mean"},
+	}
+	for _, h := range histograms {
+		if h.Name == HistFirstAck {
+			continue // first_ack.p50 and .p99, above
+		}
+		for _, st := range stats {
+			add(Metric{Name: h.Name + "." + st.suffix, Unit: UnitMillis, Help: st.help + " latency of " + h.Help,
+				Path: "latency." + h.Name + "." + st.suffix + "_ms", Data: "latency." + h.Name + ".count"})
+		}
+	}
+	add(Metric{Name: "errors.rate", Unit: UnitRatio, Path: "errors.rate", Data: "errors.operations",
+		Help: "failed operations / operations (connects, events, requests); load shedding (429, 503, close 1013, nack) is counted apart, as shed"})
+	add(Metric{Name: "errors.total", Unit: UnitCount, Path: "errors.total", Help: "failed operations, not counting load shedding"})
+	add(Metric{Name: "shed.rate", Unit: UnitRatio, Path: "errors.shed_rate", Data: "errors.operations",
+		Help: "operations the target refused as load shedding (429, 503, close 1013, nack) / operations"})
+	add(Metric{Name: "shed.total", Unit: UnitCount, Path: "errors.shed", Help: "operations the target refused as load shedding"})
+	add(Metric{Name: "events.lost", Unit: UnitCount, Path: "events.lost", Help: "acknowledged events missing from their account's Events tab at the end"})
+	add(Metric{Name: "events.acked", Unit: UnitCount, Path: "events.acked", Help: "events the target acknowledged"})
+	add(Metric{Name: "generator.lag_p99", Unit: UnitMillis, Path: "generator.lag_p99_ms",
+		Help: "how late herd itself started operations, p99; when high, herd was the bottleneck, not the target"})
+	idx := make(map[string]Metric, len(ms))
+	for _, m := range ms {
+		idx[m.Name] = m
+	}
+	return ms, idx
+}
+
+// Metrics returns the metrics thresholds can test, violations first.
+func Metrics() []Metric { return slices.Clone(metrics) }
+
+// LookupMetric returns the metric called name.
+func LookupMetric(name string) (Metric, bool) {
+	m, ok := metricIndex[name]
+	return m, ok
+}
+
+// MetricNames lists every metric's name, in Metrics order.
+func MetricNames() []string {
+	names := make([]string, len(metrics))
+	for i, m := range metrics {
+		names[i] = m.Name
+	}
+	return names
+}
+
+// IsRecovery reports whether metric is a recovery time, which has no data
+// when no camera was affected by an outage or when that share of them
+// never came back.
+func IsRecovery(metric string) bool { return strings.HasPrefix(metric, "recovery.") }
