@@ -139,6 +139,35 @@ func (u *appUser) open(ctx context.Context, intended time.Time) {
 	}
 }
 
+// eventsPath is the path of account id's Events-tab page of limit events
+// after cursor ("" for the first).
+func eventsPath(id string, limit int, cursor string) string {
+	path := wire.EventsPath(id) + "?limit=" + strconv.Itoa(limit)
+	if cursor != "" {
+		path += "&after=" + url.QueryEscape(cursor)
+	}
+	return path
+}
+
+// readPage decodes an Events-tab page the target answered to account id,
+// as the app and the audit read them. A page that is not 200 or does not
+// decode is counted as a failure, its body still checked for other
+// accounts' names, and why says what it was.
+func (f *Fleet) readPage(id string, st int, body []byte, path string) (page wire.EventsPage, why string) {
+	switch {
+	case st != http.StatusOK:
+		f.m.fail(link.Status(st))
+		why = "status_" + strconv.Itoa(st)
+	case json.Unmarshal(body, &page) != nil:
+		f.m.fail(ErrProtocol)
+		why = UnreadBadPage
+	default:
+		return page, ""
+	}
+	f.oracle.CheckBody(id, body, path, path, nil)
+	return wire.EventsPage{}, why
+}
+
 // listPages reads up to pages pages after the app's cursor and checks them:
 // every event (CheckListed), then the whole page for other accounts' names
 // wherever they stand (CheckBody), past the events already flagged.
@@ -146,24 +175,14 @@ func (u *appUser) listPages(ctx context.Context, intended time.Time, pages int) 
 	f := u.f
 	for p := 0; p < pages; p++ {
 		u.maybeProbe(ctx)
-		path := wire.EventsPath(u.id) + "?limit=" + strconv.Itoa(f.sc.App.PageSize)
-		if u.cursor != "" {
-			path += "&after=" + url.QueryEscape(u.cursor)
-		}
+		path := eventsPath(u.id, f.sc.App.PageSize, u.cursor)
 		st, body, _, err := f.do(ctx, http.MethodGet, f.baseURL(u.acct)+path, u.token)
 		if err != nil {
 			return
 		}
 		f.m.record(u.acct, hList, time.Since(intended))
-		if st != http.StatusOK {
-			f.m.fail(link.Status(st))
-			f.oracle.CheckBody(u.id, body, path, path, nil)
-			return
-		}
-		var page wire.EventsPage
-		if err := json.Unmarshal(body, &page); err != nil {
-			f.m.fail(ErrProtocol)
-			f.oracle.CheckBody(u.id, body, path, path, nil)
+		page, why := f.readPage(u.id, st, body, path)
+		if why != "" {
 			return
 		}
 		f.m.add(cEventsListed, int64(len(page.Events)))

@@ -2,10 +2,8 @@ package sim
 
 import (
 	"context"
-	"encoding/json"
 	"hash/fnv"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -181,7 +179,7 @@ func (f *Fleet) auditSamples(id string) bool {
 func (f *Fleet) listAll(ctx context.Context, a int, answered func()) (events []wire.EventInfo, path, why string) {
 	id := f.layout.AccountID(a)
 	token := f.layout.UserToken(a)
-	base := wire.EventsPath(id) + "?limit=" + strconv.Itoa(wire.MaxPage)
+	base := eventsPath(id, wire.MaxPage, "")
 	// An honest tab holds at most what the account's cameras sent (each
 	// event once; twice under a duplicating target): a listing that goes
 	// on for more pages than that can fill does not end.
@@ -197,24 +195,14 @@ func (f *Fleet) listAll(ctx context.Context, a int, answered func()) (events []w
 		if pages >= maxPages {
 			return events, base, UnreadCursorStuck
 		}
-		path := base
-		if cursor != "" {
-			path += "&after=" + url.QueryEscape(cursor)
-		}
+		path := eventsPath(id, wire.MaxPage, cursor)
 		st, body, _, why := f.auditGet(ctx, f.baseURL(a)+path, token, answered)
 		if why != "" {
 			return events, base, why
 		}
-		if st != http.StatusOK {
-			f.m.fail(link.Status(st))
-			f.oracle.CheckBody(id, body, path, path, nil)
-			return events, base, "status_" + strconv.Itoa(st)
-		}
-		var page wire.EventsPage
-		if err := json.Unmarshal(body, &page); err != nil {
-			f.m.fail(ErrProtocol)
-			f.oracle.CheckBody(id, body, path, path, nil)
-			return events, base, UnreadBadPage
+		page, why := f.readPage(id, st, body, path)
+		if why != "" {
+			return events, base, why
 		}
 		f.oracle.CheckBody(id, body, path, path, func(jsonPath string) bool {
 			i := oracle.EventIndex(jsonPath)
