@@ -1,11 +1,12 @@
 // Package sim is herd's fleet engine: a seeded fleet of simulated cameras,
-// each with a real WebSocket, and their owners' apps, driven through a
-// scenario's phases against a herd/1 target while an oracle checks every
-// byte that comes back.
+// each with a real connection (a sim/link transport; herd/1 over WebSocket
+// today), and their owners' apps, driven through a scenario's phases
+// against a target while an oracle checks every byte that comes back.
 //
-// A run is a value plus an engine: a validated scenarios.Scenario and a
-// Layout are given to New, and Fleet.Run drives them until the plan ends,
-// audits every account, and returns an Outcome. Run is synchronous and is
+// A run is a value plus an engine: a Drill (a validated scenario, its
+// Layout, the run's key, the target and the segment of the fleet to run)
+// is given to New, and Fleet.Run drives it until the plan ends, audits
+// every account, and returns an Outcome. Run is synchronous and is
 // cancelled through its context.
 package sim
 

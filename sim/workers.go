@@ -182,12 +182,10 @@ func ServeWorker(ctx context.Context, stdin io.Reader, run func(ctx context.Cont
 	return nil
 }
 
-// WorkerEnv is what a worker's environment adds to herd's. A camera's
-// parked socket reader needs just under the runtime's smallest stack
-// (2 KB; see sim/ws), but while cameras connect the runtime sees many deep
-// stacks (handshakes) and starts new goroutines at 4 KB, and a reader
-// started then keeps 4 KB for its socket's life. Without adaptive starting
-// sizes every reader starts, and stays, at 2 KB.
+// WorkerEnv is what a worker's environment adds to herd's: goroutines
+// start at the runtime's smallest stack even while cameras connect
+// (adaptive starting sizes would start readers then at 4 KB, for their
+// socket's life; sim/ws tells why a reader's stack is what counts).
 func WorkerEnv() []string {
 	godebug := "adaptivestackstart=0"
 	if v := os.Getenv("GODEBUG"); v != "" {
