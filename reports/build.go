@@ -59,7 +59,7 @@ func partOf(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersi
 		Errors:  Errors{ByClass: o.Errors, Operations: o.Operations},
 		Audit: Audit{
 			Done: o.Audit.Done, Accounts: o.Audit.Accounts, FailedAccounts: o.Audit.FailedAccounts, Unread: o.Audit.Unread,
-			Events: o.Audit.Events, GaveUp: o.Audit.GaveUp, Thumbnails: AuditThumbnails(o.Audit.Thumbnails), ThumbnailSample: o.Audit.ThumbnailSample,
+			Events: o.Audit.Events, GaveUp: o.Audit.GaveUp, Thumbnails: o.Audit.Thumbnails, ThumbnailSample: o.Audit.ThumbnailSample,
 		},
 		Curve:      curveOf(o.Curve),
 		Violations: Violations{Counts: map[string]int64{}, Evidence: o.Violations.Evidence},
@@ -192,7 +192,7 @@ func (t *total) add(name string, p *Result) error {
 		}
 		a.Unread[k] += n
 	}
-	a.Thumbnails.add(p.Audit.Thumbnails)
+	a.Thumbnails.Add(p.Audit.Thumbnails)
 	m.Curve.add(p.Curve)
 
 	g, mg := p.Generator, &m.Generator

@@ -197,21 +197,7 @@ type Audit struct {
 // and unfetchable: counted in violations.lost too), Missing (unfetchable,
 // never acknowledged) and Errors (the target failed the fetch until the
 // audit gave up on it).
-type AuditThumbnails struct {
-	Listed  int64 `json:"listed"`
-	Checked int64 `json:"checked"`
-	Lost    int64 `json:"lost"`
-	Missing int64 `json:"missing"`
-	Errors  int64 `json:"errors"`
-}
-
-func (t *AuditThumbnails) add(o AuditThumbnails) {
-	t.Listed += o.Listed
-	t.Checked += o.Checked
-	t.Lost += o.Lost
-	t.Missing += o.Missing
-	t.Errors += o.Errors
-}
+type AuditThumbnails = sim.AuditThumbnails
 
 // Curve is the run's time series: Connected, Connects, Errors and
 // Violations have a point per StepMs from Start (the last three count what

@@ -70,7 +70,7 @@ func (f *Fleet) audit(ctx context.Context) AuditSummary {
 				}
 				mu.Lock()
 				sum.Events += r.events
-				sum.Thumbnails.add(r.thumbs)
+				sum.Thumbnails.Add(r.thumbs)
 				if r.unread != "" {
 					sum.FailedAccounts++
 					sum.Unread[r.unread]++

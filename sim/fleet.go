@@ -317,16 +317,18 @@ type AuditSummary struct {
 	ThumbnailSample float64
 }
 
-// AuditThumbnails counts the final audit's thumbnail fetches.
+// AuditThumbnails counts the final audit's thumbnail fetches (as
+// herd.result/v1 writes them).
 type AuditThumbnails struct {
-	Listed  int64 // own clean listed events the sample chose
-	Checked int64 // fetched and checked byte for byte
-	Lost    int64 // acknowledged, and its owner could not fetch it (403, 404, 410)
-	Missing int64 // not acknowledged, and unfetchable
-	Errors  int64 // the target failed the fetch (shed, 5xx, unreachable) until the audit gave up on it
+	Listed  int64 `json:"listed"`  // own clean listed events the sample chose
+	Checked int64 `json:"checked"` // fetched and checked byte for byte
+	Lost    int64 `json:"lost"`    // acknowledged, and its owner could not fetch it (403, 404, 410): counted in violations.lost too
+	Missing int64 `json:"missing"` // not acknowledged, and unfetchable
+	Errors  int64 `json:"errors"`  // the target failed the fetch (shed, 5xx, unreachable) until the audit gave up on it
 }
 
-func (t *AuditThumbnails) add(o AuditThumbnails) {
+// Add adds o's counts to t's.
+func (t *AuditThumbnails) Add(o AuditThumbnails) {
 	t.Listed += o.Listed
 	t.Checked += o.Checked
 	t.Lost += o.Lost

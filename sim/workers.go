@@ -159,13 +159,9 @@ func ServeWorker(ctx context.Context, stdin io.Reader, run func(ctx context.Cont
 	}
 	procstat.RaiseFileLimit()
 	var in WorkerInput
-	if err := p.Input(&in); err != nil {
-		return p.Fail(err)
-	}
-	p.Ready(nil)
-	start, err := p.WaitStart(ctx)
+	start, err := p.Begin(ctx, &in)
 	if err != nil {
-		return p.Fail(err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -67,6 +67,21 @@ func (p *Parent) WaitStart(ctx context.Context) (time.Time, error) {
 	return sm.Start, nil
 }
 
+// Begin is the handshake of a child that waits for a start instant: it
+// decodes the input into v, says it is ready, and returns the instant to
+// start at. An error has been reported to the parent already.
+func (p *Parent) Begin(ctx context.Context, v any) (time.Time, error) {
+	if err := p.Input(v); err != nil {
+		return time.Time{}, p.Fail(err)
+	}
+	p.Ready(nil)
+	start, err := p.WaitStart(ctx)
+	if err != nil {
+		return time.Time{}, p.Fail(err)
+	}
+	return start, nil
+}
+
 // Gone is closed when the parent has gone (after WaitStart).
 func (p *Parent) Gone() <-chan struct{} { return p.gone }
 

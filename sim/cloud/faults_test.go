@@ -234,10 +234,11 @@ func idorDrill(t *testing.T, tt *testTarget) int {
 	return wrong
 }
 
-// dropAckedDrill: a herd of cameras flushes its backlogs at once, without
-// waiting for acks; every acked event must then be listed.
-func dropAckedDrill(t *testing.T, tt *testTarget) int {
-	const devices, backlog = 10, 40
+// flushBacklogs provisions one account of devices cameras, connects them,
+// and has each send backlog events at once without waiting for acks; it
+// returns them once every event has been acked or nacked.
+func flushBacklogs(t *testing.T, tt *testTarget, devices, backlog int) []*device {
+	t.Helper()
 	tt.provision(t, fleetOf(1, devices))
 	var devs []*device
 	for i := range devices {
@@ -252,7 +253,7 @@ func dropAckedDrill(t *testing.T, tt *testTarget) int {
 			}
 		}()
 	}
-	waitFor(t, "every event answered", 30*time.Second, func() bool {
+	waitFor(t, "every event answered", 60*time.Second, func() bool {
 		total := 0
 		for _, d := range devs {
 			a, n := d.answered()
@@ -260,6 +261,14 @@ func dropAckedDrill(t *testing.T, tt *testTarget) int {
 		}
 		return total == devices*backlog
 	})
+	return devs
+}
+
+// dropAckedDrill: a herd of cameras flushes its backlogs at once, without
+// waiting for acks; every acked event must then be listed.
+func dropAckedDrill(t *testing.T, tt *testTarget) int {
+	const devices, backlog = 10, 40
+	devs := flushBacklogs(t, tt, devices, backlog)
 	// Let the write-behind queue drain before looking.
 	waitFor(t, "the write-behind queue to drain", 30*time.Second, func() bool {
 		st := tt.Stats()
@@ -389,28 +398,7 @@ func thumbCacheKeyDrill(t *testing.T, tt *testTarget) int {
 // event's thumbnail must then be there.
 func dropThumbDrill(t *testing.T, tt *testTarget) int {
 	const devices, backlog = 10, 40
-	tt.provision(t, fleetOf(1, devices))
-	var devs []*device
-	for i := range devices {
-		devs = append(devs, tt.startDevice(t, fmt.Sprintf("cam-0-%d", i)))
-	}
-	for _, d := range devs {
-		go func() {
-			for seq := 1; seq <= backlog; seq++ {
-				if d.send(eventMsg(d.name, seq)) != nil {
-					return
-				}
-			}
-		}()
-	}
-	waitFor(t, "every event answered", 60*time.Second, func() bool {
-		total := 0
-		for _, d := range devs {
-			a, n := d.answered()
-			total += a + n
-		}
-		return total == devices*backlog
-	})
+	devs := flushBacklogs(t, tt, devices, backlog)
 	// Let the blob queue drain before looking.
 	waitFor(t, "the blob queue to drain", 30*time.Second, func() bool {
 		st := tt.Stats()

@@ -84,13 +84,9 @@ func Spread(ctx context.Context, f Fleet, n int, args []string, forward io.Write
 // instant, answered with what it measured.
 func ServeProcess(ctx context.Context, p *procs.Parent) error {
 	var f Fleet
-	if err := p.Input(&f); err != nil {
-		return p.Fail(err)
-	}
-	p.Ready(nil)
-	start, err := p.WaitStart(ctx)
+	start, err := p.Begin(ctx, &f)
 	if err != nil {
-		return p.Fail(err)
+		return err
 	}
 	res, err := RunFleet(ctx, f, start, nil)
 	if err != nil {
