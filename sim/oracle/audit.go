@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -16,7 +17,11 @@ type auditState struct {
 	mu     sync.Mutex
 	done   map[int]struct{} // accounts audited, read whole or not
 	closed bool
-	events atomic.Int64
+	// foreign counts the audited accounts whose Events tab was wholly
+	// another's, and the acknowledged events they hold: herd could not
+	// see theirs, which is not the target losing them.
+	foreign, foreignAcked int64
+	events                atomic.Int64
 }
 
 // AuditStats sums up the final audit.
@@ -31,6 +36,9 @@ type AuditStats struct {
 	Unaudited int `json:"unaudited"`
 	// UnauditedAcked is how many acknowledged events those accounts hold.
 	UnauditedAcked int64 `json:"unaudited_acked"`
+	// Foreign is how many of them were audited, but their Events tab held
+	// only other accounts' events: what they hold was not shown.
+	Foreign int `json:"foreign"`
 }
 
 // begin marks account as audited, once; it panics on a second audit of one
@@ -77,6 +85,23 @@ func (o *Oracle) Audit(account string, events []wire.EventInfo, path string) (cl
 		if o.CheckListed(account, ev, path) {
 			clean = append(clean, i)
 		}
+	}
+	if len(others) > 0 && !slices.ContainsFunc(seen, func(s []uint64) bool { return s != nil }) {
+		// Not one of the account's own events, only others': the tab
+		// served is another's (a cache keyed without the account, say).
+		// Those are reported above; what the account holds herd could not
+		// see, which is not the target losing it.
+		var n int64
+		for cam := first; cam < end; cam++ {
+			if l := o.ledger(cam); l != nil {
+				n += int64(l.ackedCount())
+			}
+		}
+		o.audit.mu.Lock()
+		o.audit.foreign++
+		o.audit.foreignAcked += n
+		o.audit.mu.Unlock()
+		return clean
 	}
 	for cam := first; cam < end; cam++ {
 		l := o.ledger(cam)
@@ -140,7 +165,7 @@ const (
 func (o *Oracle) AuditThumb(account string, ev *wire.EventInfo, status int, body []byte, path string) ThumbAudit {
 	switch status {
 	case http.StatusOK:
-		o.CheckThumb(account, ev, body, path)
+		o.checkThumb(SeenData, account, ev, body, path) // the audit, not a person, opened it
 		return ThumbChecked
 	case http.StatusForbidden, http.StatusNotFound, http.StatusGone:
 	default:
@@ -193,7 +218,7 @@ func (o *Oracle) AuditDone() AuditStats {
 	o.audit.mu.Lock()
 	defer o.audit.mu.Unlock()
 	o.audit.closed = true
-	st := AuditStats{Accounts: len(o.audit.done), Events: o.audit.events.Load()}
+	st := AuditStats{Accounts: len(o.audit.done), Events: o.audit.events.Load(), Foreign: int(o.audit.foreign), Unaudited: int(o.audit.foreign), UnauditedAcked: o.audit.foreignAcked}
 	for a := range o.fleet.Accounts() {
 		if _, ok := o.audit.done[a]; ok {
 			continue

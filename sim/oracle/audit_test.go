@@ -304,3 +304,34 @@ func TestAuditThumb(t *testing.T) {
 		})
 	}
 }
+
+// An Events tab that holds only another account's events (a cache keyed
+// without the account serves one account's page to the next) is a leak,
+// reported as such; the account's own events were not shown, which is not
+// the target losing them. A tab with some of its own events and some
+// others' still counts the missing own ones lost.
+func TestAuditOfAnotherAccountsTabIsALeakNotALoss(t *testing.T) {
+	r := newRig(t)
+	sendUpTo(r.o, 0, 2)
+	r.o.Acked(0, 1)
+	r.o.Acked(0, 2)
+	sendUpTo(r.o, 2, 3)
+	for s := range uint64(3) {
+		r.o.Acked(2, s+1)
+	}
+	sendUpTo(r.o, 4, 2)
+	r.o.Acked(4, 1)
+	r.o.Acked(4, 2)
+	// Account 1's tab is account 0's page.
+	r.o.Audit(r.acct(2), []wire.EventInfo{*r.info(0, 1), *r.info(0, 2)}, "p")
+	// Account 2's tab has one of its own and one of account 0's.
+	r.o.Audit(r.acct(4), []wire.EventInfo{*r.info(4, 1), *r.info(0, 1)}, "p")
+	r.o.Audit(r.acct(0), []wire.EventInfo{*r.info(0, 1), *r.info(0, 2)}, "p")
+	st := r.o.AuditDone()
+	if st.Foreign != 1 || st.Unaudited != 1 || st.UnauditedAcked != 3 {
+		t.Errorf("AuditDone = %+v, want account 1 (3 acked events) not shown its own tab", st)
+	}
+	if c := nonZero(r.o.Snapshot()); !maps.Equal(c, map[Class]int64{CrossAccount: 3, Lost: 1}) {
+		t.Errorf("counts = %v, want 3 cross_account and 1 lost (account 2's second event)", c)
+	}
+}

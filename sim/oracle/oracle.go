@@ -183,6 +183,11 @@ func WithClock(now func() time.Time) Option { return func(o *Oracle) { o.now = n
 // owner, never by their sequence. The default is every account.
 func WithAccounts(owns func(account int) bool) Option { return func(o *Oracle) { o.owns = owns } }
 
+// WithEvidenceSink hands every evidence record to sink as it is reported,
+// beyond the cap too: for a file of all of them. sink must be safe for
+// concurrent use.
+func WithEvidenceSink(sink func(Evidence)) Option { return func(o *Oracle) { o.sink = sink } }
+
 // noOutage marks outageEnd as unset.
 const noOutage = math.MinInt64
 
@@ -195,6 +200,10 @@ type Oracle struct {
 	cap   int
 	now   func() time.Time
 	owns  func(account int) bool
+	// phaseAt names the run's phase at an instant (WithPhases).
+	phaseAt func(time.Time) string
+	// sink gets every evidence record as it is reported (WithEvidenceSink).
+	sink func(Evidence)
 
 	outageEnd atomic.Int64 // Unix ns, or noOutage
 
@@ -216,6 +225,7 @@ type Oracle struct {
 	other    map[Class]int64 // counts of classes not in Classes, reported by callers
 
 	audit auditState
+	exp   exposure
 }
 
 // New returns an oracle for fleet, checking provenance with key.
@@ -411,8 +421,25 @@ func (o *Oracle) CheckListed(viewer string, ev *wire.EventInfo, path string) boo
 	e, ok := o.judgeListed(viewer, ev, path)
 	if !ok {
 		o.Report(e)
+		o.exposeEvidence(SeenListed, e)
 	}
 	return ok
+}
+
+// exposeEvidence records the exposure cross_account evidence e stands for:
+// its owner and device, as it names them.
+func (o *Oracle) exposeEvidence(seen Seen, e Evidence) {
+	if e.Class != CrossAccount {
+		return
+	}
+	owner, cam := -1, -1
+	if a, ok := o.names.ParseAccount(e.Owner); ok {
+		owner = a
+	}
+	if c, ok := o.names.ParseDevice(e.Device); ok {
+		cam = c
+	}
+	o.expose(seen, e.Viewer, owner, cam)
 }
 
 // Flags reports whether CheckListed would flag ev in viewer's tab, without
@@ -477,18 +504,25 @@ func (o *Oracle) judgeListed(viewer string, ev *wire.EventInfo, path string) (Ev
 // time or kind other than ev is listed with, is mislabelled. It returns
 // true when the thumbnail is clean and allocates nothing then.
 func (o *Oracle) CheckThumb(viewer string, ev *wire.EventInfo, body []byte, path string) bool {
+	return o.checkThumb(SeenOpened, viewer, ev, body, path)
+}
+
+// checkThumb is CheckThumb, for a thumbnail seen so.
+func (o *Oracle) checkThumb(seen Seen, viewer string, ev *wire.EventInfo, body []byte, path string) bool {
 	id := ""
 	if ev != nil {
 		id = ev.ID
 	}
 	v, err := o.key.open(body)
 	if err != nil {
-		o.unopened(viewer, "", id, body, path, fmt.Sprintf("thumbnail of %d bytes for event %q: %v", len(body), id, err))
+		o.unopened(seen, viewer, "", id, body, path, fmt.Sprintf("thumbnail of %d bytes for event %q: %v", len(body), id, err))
 		return false
 	}
 	if string(v.account) != viewer {
-		o.report(CrossAccount, viewer, string(v.account), string(v.device), id, path,
+		e := evid(CrossAccount, viewer, string(v.account), string(v.device), id, path,
 			"account %s was served the %s of %s/%d, sealed for account %s", viewer, v.kind, v.device, v.seq, v.account)
+		o.Report(e)
+		o.exposeEvidence(seen, e)
 		return false
 	}
 	if v.kind != KindThumb {
@@ -515,9 +549,10 @@ func (o *Oracle) CheckThumb(viewer string, ev *wire.EventInfo, body []byte, path
 // unopened judges bytes served as a thumbnail or frame that are not this
 // run's seal: an earlier herd run's seal, or other accounts' names in them,
 // are cross_account; anything else is forged.
-func (o *Oracle) unopened(viewer, device, id string, body []byte, path, forged string) {
+func (o *Oracle) unopened(seen Seen, viewer, device, id string, body []byte, path, forged string) {
 	if acct, ok := o.key.foreignSeal(body, o.names); ok {
 		o.report(CrossAccount, viewer, acct, device, id, path, "account %s was served bytes that an earlier herd run sealed for its account %s", viewer, acct)
+		o.expose(seen, viewer, -1, -1) // an earlier run's account: no victim of this fleet
 		return
 	}
 	if o.CheckBody(viewer, body, "", path, nil) > 0 {
@@ -534,12 +569,13 @@ func (o *Oracle) unopened(viewer, device, id string, body []byte, path, forged s
 func (o *Oracle) CheckFrame(viewer, device string, body []byte, path string) bool {
 	v, err := o.key.open(body)
 	if err != nil {
-		o.unopened(viewer, device, "", body, path, fmt.Sprintf("frame of %d bytes for device %s: %v", len(body), device, err))
+		o.unopened(SeenWatched, viewer, device, "", body, path, fmt.Sprintf("frame of %d bytes for device %s: %v", len(body), device, err))
 		return false
 	}
 	if string(v.account) != viewer {
 		o.report(CrossAccount, viewer, string(v.account), device, "", path,
 			"account %s asked %s for a frame and got a %s of %s, sealed for account %s", viewer, device, v.kind, v.device, v.account)
+		o.exposeEvidence(SeenWatched, Evidence{Class: CrossAccount, Viewer: viewer, Owner: string(v.account), Device: string(v.device)})
 		return false
 	}
 	if string(v.device) != device {
@@ -638,6 +674,9 @@ func (o *Oracle) Report(e Evidence) {
 	if end := o.outageEnd.Load(); e.SinceOutageEndS == nil && end != noOutage {
 		s := float64(e.AtMs*int64(time.Millisecond)-end) / float64(time.Second)
 		e.SinceOutageEndS = &s
+	}
+	if o.sink != nil {
+		o.sink(e)
 	}
 	i := classIndex(e.Class)
 	if i < 0 {

@@ -147,6 +147,13 @@ func (o *Oracle) CheckBody(viewer string, body []byte, echo, path string, skip f
 		}
 		n++
 		o.Report(o.exposed(CrossAccount, viewer, hits, path, jsonPath))
+		for _, h := range hits {
+			cam := -1
+			if h.owner >= 0 && (h.name.Kind == NameDevice || h.name.Kind == NameDeviceToken) {
+				cam = h.name.Index
+			}
+			o.expose(SeenData, viewer, h.owner, cam)
+		}
 	})
 	return n
 }
