@@ -163,3 +163,16 @@ func (s *Scenario) Text() ([]byte, error) {
 	}
 	return b, nil
 }
+
+// LoadArg is Load of a command-line argument: "-" reads the scenario from
+// stdin.
+func LoadArg(arg string, stdin io.Reader) (*Scenario, error) {
+	if arg != "-" {
+		return Load(arg)
+	}
+	data, err := io.ReadAll(io.LimitReader(stdin, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	return Parse("<stdin>", data)
+}

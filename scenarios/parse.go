@@ -127,14 +127,83 @@ func (d *decoder) masked(err error) bool {
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
 // syntaxError turns a YAML parser error into an *Error with its line.
-func (d *decoder) syntaxError(err error) *Error {
+// The parser names the line where the construct it was reading began (a
+// scalar, a flow sequence), which is often the line before the fault; for
+// the faults herd can find in the text itself it names their own line.
+func (d *decoder) syntaxError(err error, data []byte) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}
-	return d.newError(line, "", msg, "fix the YAML: check the indentation, and quote values that contain \": \" or \" #\"")
+	remedy := "fix the YAML: check the indentation, and quote values that contain \": \" or \" #\""
+	switch {
+	case strings.Contains(msg, "tab character"):
+		if at := tabIndented(data, line); at > 0 {
+			line, msg, remedy = at, "a tab in the indentation", "indent with spaces: YAML does not allow tabs there"
+		}
+	case strings.HasPrefix(msg, "did not find expected ',' or"):
+		// An unclosed [ or {: the parser names the line before the one it
+		// opened on, or where it gave up; name the bracket's own line.
+		if at := unclosed(data); at > 0 {
+			line, remedy = at, "close the [ or { opened on this line, or put each item on its own line without brackets"
+		}
+	case strings.HasPrefix(msg, "did not find expected key"), strings.HasPrefix(msg, "did not find expected '-'"):
+		// The parser counts these from 0: the fault is on the next line.
+		line = min(line+1, strings.Count(strings.TrimRight(string(data), "\n"), "\n")+1)
+	}
+	return d.newError(line, "", msg, remedy)
+}
+
+// unclosed is the line (1-based) of the innermost [ or { that data never
+// closes, or 0. Quoted strings and comments are skipped.
+func unclosed(data []byte) int {
+	var open []int // lines of the brackets still open
+	line, quote := 1, byte(0)
+	for i := 0; i < len(data); i++ {
+		c := data[i]
+		switch {
+		case c == '\n':
+			line++
+			if quote == '\'' || quote == '"' { // a quoted scalar may span lines
+				continue
+			}
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '#' && (i == 0 || data[i-1] == ' ' || data[i-1] == '\n'):
+			for i < len(data)-1 && data[i+1] != '\n' {
+				i++
+			}
+		case c == '[' || c == '{':
+			open = append(open, line)
+		case (c == ']' || c == '}') && len(open) > 0:
+			open = open[:len(open)-1]
+		}
+	}
+	if len(open) == 0 {
+		return 0
+	}
+	return open[len(open)-1]
+}
+
+// tabIndented is the first line from line on (1-based) whose indentation
+// holds a tab, or 0.
+func tabIndented(data []byte, line int) int {
+	for i, l := range strings.Split(string(data), "\n") {
+		if i+1 < line {
+			continue
+		}
+		indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // document parses data into the root mapping of its one YAML document.
@@ -145,13 +214,13 @@ func (d *decoder) document(data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, d.newError(0, "", "the file is empty", "start from a built-in: herd scenarios show "+Default)
 		}
-		return nil, d.syntaxError(err)
+		return nil, d.syntaxError(err, data)
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return nil, d.syntaxError(err)
+		return nil, d.syntaxError(err, data)
 	case len(next.Content) > 0 && !isNull(next.Content[0]):
 		return nil, d.newError(next.Content[0].Line, "", "a second YAML document in the file", "keep one scenario per file, without --- separators")
 	}

@@ -25,7 +25,13 @@ func TestParseErrors(t *testing.T) {
 		{"only comments", "# nothing here\n", []string{
 			"t.yaml: the file is empty (start from a built-in: herd scenarios show aws-outage)"}},
 		{"syntax", "phases: [\n  {kind: steady\n", []string{
-			`t.yaml:1: did not find expected ',' or '}' (fix the YAML: check the indentation, and quote values that contain ": " or " #")`}},
+			`t.yaml:2: did not find expected ',' or '}' (close the [ or { opened on this line, or put each item on its own line without brackets)`}},
+		{"unclosed flow sequence", "name: x\nthresholds: [violations.total == 0\nphases: []\n", []string{
+			`t.yaml:2: did not find expected ',' or ']' (close the [ or { opened on this line, or put each item on its own line without brackets)`}},
+		{"misindented list item", "name: x\nphases:\n  - {kind: steady, duration: 1s}\n - {kind: settle, duration: 1s}\n", []string{
+			`t.yaml:4: did not find expected key (fix the YAML: check the indentation, and quote values that contain ": " or " #")`}},
+		{"tab on line 4", "name: x\nfleet:\n  cameras: 1\n\tseed: 2\n", []string{
+			`t.yaml:4: a tab in the indentation (indent with spaces: YAML does not allow tabs there)`}},
 		{"tab indentation", "fleet:\n\tcameras: 1\n", []string{
 			`t.yaml:2: found character that cannot start any token (fix the YAML: check the indentation, and quote values that contain ": " or " #")`}},
 		{"top level list", "- kind: steady\n", []string{

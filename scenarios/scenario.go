@@ -416,6 +416,9 @@ func (s *Scenario) With(o Override) (*Scenario, error) {
 	if !(o.TimeScale > 0) || math.IsInf(o.TimeScale, 0) {
 		return nil, fmt.Errorf("--time-scale must be positive, got %v", o.TimeScale)
 	}
+	if o.Cameras != nil && *o.Cameras < 1 {
+		return nil, fmt.Errorf("--cameras %d: a fleet needs at least one camera", *o.Cameras)
+	}
 	c := s.Scaled(o.TimeScale) // a copy, even at 1
 	if o.Cameras != nil {
 		c.Fleet.Cameras = *o.Cameras

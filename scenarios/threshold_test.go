@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -135,10 +136,10 @@ func TestThresholdString(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	ms := Metrics()
-	// 8 violation metrics, 4 recovery, 2 first_ack, 5 histograms × 6, then
-	// errors.rate, errors.total, shed.rate, shed.total, events.lost,
-	// events.acked, generator.lag_p99.
-	if got, want := len(ms), 8+4+2+30+7; got != want {
+	// 8 violation metrics, 5 exposure, 4 recovery, 2 first_ack, 5
+	// histograms × 6, then errors.rate, errors.total, shed.rate,
+	// shed.total, events.lost, events.acked, generator.lag_p99.
+	if got, want := len(ms), 8+5+4+2+30+7; got != want {
 		t.Errorf("%d metrics, want %d", got, want)
 	}
 	seen := map[string]bool{}
@@ -171,5 +172,23 @@ func TestMetrics(t *testing.T) {
 	ms[0].Name = "changed"
 	if Metrics()[0].Name == "changed" {
 		t.Error("Metrics shares its table with callers")
+	}
+}
+
+// A threshold no run can meet is refused with its file, line and field.
+func TestImpossibleThresholdsAreRefused(t *testing.T) {
+	for _, tc := range []struct{ expr, want string }{
+		{"violations.total < 0", "t.yaml:5: thresholds[0]: violations.total < 0 can never hold"},
+		{"errors.rate > 100%", "t.yaml:5: thresholds[0]: errors.rate > 100% can never hold"},
+		{"recovery.t99 < 0s", "t.yaml:5: thresholds[0]: recovery.t99 < 0"},
+	} {
+		src := "name: x\nfleet: {cameras: 10}\nphases: [{kind: steady, duration: 1s}]\nthresholds:\n  - " + tc.expr + "\n"
+		_, err := Parse("t.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want %q", tc.expr, err, tc.want)
+		}
+	}
+	if _, err := Parse("t.yaml", []byte("name: x\nfleet: {cameras: 10}\nphases: [{kind: steady, duration: 1s}]\nthresholds: [violations.total == 0, errors.rate < 100%]\n")); err != nil {
+		t.Errorf("possible thresholds refused: %v", err)
 	}
 }

@@ -309,6 +309,38 @@ func (v *validator) phase(pp string, p Phase) {
 	}
 }
 
+// impossible says why no measured value of m can meet t ("" when one can):
+// every metric is at least 0, a ratio at most 1, a count a whole number.
+func impossible(t Threshold, m MetricInfo) string {
+	most, what := math.Inf(1), "a count is never below 0"
+	switch m.Unit {
+	case UnitRatio:
+		most, what = 1, "a ratio lies between 0 and 1"
+	case UnitMillis:
+		what = "a time is never below 0"
+	}
+	switch {
+	case t.Op == "<" && t.Value <= 0:
+		return what
+	case t.Op == ">" && t.Value >= most:
+		return what
+	case m.Unit == UnitCount && t.Op == "==" && t.Value != math.Trunc(t.Value):
+		return "a count is a whole number"
+	}
+	return ""
+}
+
+// example is a threshold one could mean for m.
+func example(m MetricInfo) string {
+	switch m.Unit {
+	case UnitRatio:
+		return m.Name + " < 1%"
+	case UnitMillis:
+		return m.Name + " < 60s"
+	}
+	return m.Name + " == 0"
+}
+
 func (v *validator) thresholds() {
 	outage := false
 	for _, p := range v.s.Phases {
@@ -337,6 +369,10 @@ func (v *validator) thresholds() {
 			v.add(field, fmt.Sprintf("value %g is not a finite number >= 0", t.Value), "metrics are never negative")
 		case m.Unit == UnitRatio && t.Value > 1:
 			v.add(field, fmt.Sprintf("%s is a ratio between 0 and 1, got %g", t.Metric, t.Value), "write a percentage or a fraction, e.g. 5% or 0.05")
+		case validOp:
+			if why := impossible(t, m); why != "" {
+				v.add(field, fmt.Sprintf("%s can never hold: %s", t, why), "a threshold that no run can meet fails every drill; write the promise you mean, e.g. "+example(m))
+			}
 		}
 		if strings.HasPrefix(t.Metric, "recovery.") && !outage {
 			v.add(field, t.Metric+" measures recovery from an outage, and no phase is an outage", "add a phase with kind: outage, or drop this threshold")
