@@ -110,6 +110,15 @@ func build() ([]Metric, map[string]Metric) {
 	for _, c := range classes {
 		add(Metric{Name: "violations." + c.Name, Unit: UnitCount, Help: c.Help, Path: "violations.counts." + c.Name})
 	}
+	for _, e := range []struct{ name, help string }{
+		{"viewers_listed", "accounts shown at least one other account's event in a list"},
+		{"viewers_opened", "accounts whose app opened at least one other account's thumbnail"},
+		{"viewers_watched", "accounts that received at least one other account's live frame"},
+		{"victims", "accounts whose data (events, thumbnails, frames, identifiers) was shown to another account"},
+		{"devices_exposed", "cameras of those accounts whose data was shown"},
+	} {
+		add(Metric{Name: "exposure." + e.name, Unit: UnitCount, Help: e.help, Path: "exposure." + e.name})
+	}
 	for _, q := range []string{"50", "90", "99", "100"} {
 		add(Metric{Name: "recovery.t" + q, Unit: UnitMillis, Path: "recovery.t" + q + "_ms",
 			Help: "time from the outage's end until " + q + "% of the affected cameras are connected again"})
@@ -170,3 +179,65 @@ func MetricNames() []string {
 // when no camera was affected by an outage or when that share of them
 // never came back.
 func IsRecovery(metric string) bool { return strings.HasPrefix(metric, "recovery.") }
+
+// ErrorClass is one kind of failure a drill counts: what it means and what
+// to do about it. Shed classes are the target's documented load shedding,
+// counted apart from errors.
+type ErrorClass struct {
+	Name    string
+	Meaning string
+	Remedy  string
+	Shed    bool
+}
+
+var errorClasses = []ErrorClass{
+	{Name: "refused", Meaning: "the target refused the TCP connection: nothing listened there",
+		Remedy: "check --target, and that the target (or every cell) is running"},
+	{Name: "timeout", Meaning: "a dial, handshake, welcome or request got no answer in time",
+		Remedy: "the target is overloaded or unreachable: look at its CPU and queues; herd's own lag (the herd line) says whether herd was the bottleneck"},
+	{Name: "http_401", Meaning: "the target refused a device or user token",
+		Remedy: "provision the fleet (drop --provision=false), or provision it from 'herd fleet export' with the same --key-file, --cameras and --seed"},
+	{Name: "http_429", Meaning: "the target shed load with 429 Too Many Requests", Shed: true,
+		Remedy: "expected under a herd: the reconnect policy and Retry-After decide how fast it clears"},
+	{Name: "http_503", Meaning: "the target shed load with 503 Service Unavailable", Shed: true,
+		Remedy: "expected under a herd: the reconnect policy and Retry-After decide how fast it clears"},
+	{Name: "http_other", Meaning: "the target answered a status herd/1 does not promise for that request (the codes are listed beside it)",
+		Remedy: "look up those status codes in the target's logs"},
+	{Name: "close_1013", Meaning: "the target shed an open connection with close code 1013 (try again later)", Shed: true,
+		Remedy: "expected under a herd: cameras come back under their reconnect policy"},
+	{Name: "close_1001", Meaning: "the target closed connections as going away (1001): a restart or a deploy",
+		Remedy: "check whether the target restarted during the drill"},
+	{Name: "close_other", Meaning: "a connection closed with another code, or dropped without one",
+		Remedy: "look at the target's and any proxy's idle and connection limits"},
+	{Name: "protocol", Meaning: "a message or response body broke herd/1",
+		Remedy: "compare the target's messages with docs/PROTOCOL.md"},
+	{Name: "network", Meaning: "a reset, a broken pipe or another network failure",
+		Remedy: "look at the target's and any load balancer's logs for resets"},
+	{Name: "emfile", Meaning: "herd ran out of file descriptors: herd's limit, not the target's",
+		Remedy: "lower --cameras, or run the target in another process (herd target) and pass --target"},
+	{Name: "eaddrnotavail", Meaning: "herd ran out of local ports or addresses: herd's limit, not the target's",
+		Remedy: "spread cameras over more loopback source addresses (more worker processes), or wait ~60 s for TIME_WAIT to drain"},
+	{Name: "nack", Meaning: "the target answered an event with nack: it did not take it (load shedding)", Shed: true,
+		Remedy: "expected under a herd: the camera resends it later"},
+	{Name: "live_timeout", Meaning: "a live-view request answered 504: the device's frame did not reach the app in time",
+		Remedy: "look at the target's live-view relay and its time-out"},
+}
+
+// ErrorClasses returns every error class, in report order.
+func ErrorClasses() []ErrorClass { return slices.Clone(errorClasses) }
+
+// LookupError returns the error class called name.
+func LookupError(name string) (ErrorClass, bool) {
+	for _, e := range errorClasses {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return ErrorClass{}, false
+}
+
+// IsShed reports whether class is load shedding rather than an error.
+func IsShed(class string) bool {
+	e, ok := LookupError(class)
+	return ok && e.Shed
+}

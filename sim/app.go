@@ -156,7 +156,7 @@ func eventsPath(id string, limit int, cursor string) string {
 func (f *Fleet) readPage(id string, st int, body []byte, path string) (page wire.EventsPage, why string) {
 	switch {
 	case st != http.StatusOK:
-		f.m.fail(link.Status(st))
+		f.m.failStatus(st)
 		why = "status_" + strconv.Itoa(st)
 	case json.Unmarshal(body, &page) != nil:
 		f.m.fail(ErrProtocol)
@@ -227,7 +227,7 @@ func (u *appUser) thumbnail(ctx context.Context, ev *wire.EventInfo) {
 	}
 	f.m.record(u.acct, hThumb, time.Since(start))
 	if st != http.StatusOK {
-		f.m.fail(link.Status(st))
+		f.m.failStatus(st)
 		f.oracle.CheckBody(u.id, body, ev.ThumbURL, ev.ThumbURL, nil)
 		return
 	}
@@ -258,7 +258,7 @@ func (u *appUser) live(ctx context.Context) {
 		f.m.fail(ErrLiveUnanswerd)
 		f.oracle.CheckBody(u.id, body, path, path, nil)
 	default:
-		f.m.fail(link.Status(st))
+		f.m.failStatus(st)
 		f.oracle.CheckBody(u.id, body, path, path, nil)
 	}
 }
@@ -333,9 +333,9 @@ func (u *appUser) maybeProbe(ctx context.Context) {
 		f.m.add(cProbesRefused, 1)
 	case oracle.ProbeShed:
 		f.m.add(cProbesShed, 1)
-		f.m.fail(link.Status(st))
+		f.m.failStatus(st)
 	case oracle.ProbeUnexpected:
-		f.m.fail(link.Status(st))
+		f.m.failStatus(st)
 	}
 }
 
@@ -377,13 +377,16 @@ func (f *Fleet) do(ctx context.Context, method, rawURL, token string) (int, []by
 		return 0, nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	cell := f.cellOfURL(rawURL)
 	resp, err := f.httpc.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
 			f.m.fail(link.Net(err))
+			f.reach.result(cell, link.Fail(link.Net(err), err))
 		}
 		return 0, nil, nil, err
 	}
+	f.reach.answer(cell)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {

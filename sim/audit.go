@@ -43,6 +43,7 @@ const (
 	UnreadUnreachable = "unreachable"  // connections failed or timed out for the stall time-out
 	UnreadBadPage     = "bad_page"     // a 200 that is not an Events-tab page
 	UnreadGaveUp      = "gave_up"      // the audit gave up: the target answered nothing for the stall time-out
+	UnreadForeign     = "foreign"      // the tab held only other accounts' events (reported as leaks): the account's own were not shown
 	// Other reasons are "status_NNN": a status that will not change by
 	// asking again (401, 403, 404, 400...), or a 5xx that persisted.
 )
@@ -53,7 +54,13 @@ func (f *Fleet) audit(ctx context.Context) AuditSummary {
 	actx, stop := context.WithCancel(ctx)
 	defer stop()
 	var gaveUp atomic.Bool
-	stall := time.AfterFunc(f.auditStall, func() { gaveUp.Store(true); stop() })
+	wait := f.auditStall
+	if _, _, down := f.reach.state(time.Now()); down {
+		// The target has answered nothing for a while: it still gets its
+		// chance, but not a minute of it.
+		wait = min(wait, UnreachableAudit)
+	}
+	stall := time.AfterFunc(wait, func() { gaveUp.Store(true); stop() })
 	defer stall.Stop()
 	answered := func() { stall.Reset(f.auditStall) }
 
@@ -98,7 +105,10 @@ func (f *Fleet) audit(ctx context.Context) AuditSummary {
 		}
 		sum.GaveUp = gaveUp.Load()
 	}
-	f.oracle.AuditDone()
+	if st := f.oracle.AuditDone(); st.Foreign > 0 {
+		sum.FailedAccounts += st.Foreign
+		sum.Unread[UnreadForeign] += st.Foreign
+	}
 	return sum
 }
 
@@ -154,7 +164,7 @@ func (f *Fleet) auditAccount(ctx context.Context, a int, answered func()) accoun
 		case oracle.ThumbMissing:
 			r.thumbs.Missing++
 		default:
-			f.m.fail(link.Status(st))
+			f.m.failStatus(st)
 			f.oracle.CheckBody(id, body, ev.ThumbURL, ev.ThumbURL, nil)
 			r.thumbs.Errors++
 		}
@@ -244,11 +254,11 @@ func (f *Fleet) auditGet(ctx context.Context, rawURL, token string, answered fun
 		case err != nil:
 			why = UnreadUnreachable
 		case st == http.StatusTooManyRequests || st == http.StatusServiceUnavailable:
-			f.m.fail(link.Status(st))
+			f.m.failStatus(st)
 			why = UnreadShed
 			wait = max(wait, link.RetryAfter(hdr.Get("Retry-After")))
 		case st >= 500:
-			f.m.fail(link.Status(st))
+			f.m.failStatus(st)
 			why = "status_" + strconv.Itoa(st)
 		default:
 			answered()

@@ -156,13 +156,15 @@ func (c *camera) dial(ctx context.Context) {
 	conn, welcome, err := f.link.Dial(ctx, c.link(), c)
 	var hint time.Duration
 	if err != nil && ctx.Err() == nil {
-		f.m.fail(link.ClassOf(err))
+		f.m.failErr(err)
 		var lf *link.Failure
 		if errors.As(err, &lf) {
 			hint = lf.RetryAfter
 		}
+		f.reach.result(f.cell(c.account), err)
 	}
 	if err == nil {
+		f.reach.answer(f.cell(c.account))
 		// A welcome that names another device or account is a violation,
 		// and the camera carries on the way firmware does: the oracle
 		// then follows where its events end up.
@@ -409,7 +411,7 @@ type scratch struct {
 func (c *camera) write(frame []byte) error {
 	err := c.conn.Send(frame)
 	if err != nil {
-		c.f.m.fail(link.ClassOf(err))
+		c.f.m.failErr(err)
 	}
 	return err
 }
@@ -505,6 +507,7 @@ func (c *camera) Lost(conn link.Conn, err error) {
 // It runs on the transport's handlers, so it must not wait long.
 func (c *camera) Message(conn link.Conn, msg []byte) {
 	f := c.f
+	f.reach.answer(f.cell(c.account))
 	m, err := wire.Decode(msg) // copies what it keeps
 	if err != nil {
 		f.m.fail(link.ErrProtocol)

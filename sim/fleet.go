@@ -126,6 +126,13 @@ func WithPlanEnd(fn func()) Option {
 	return func(f *Fleet) error { f.planEnd = fn; return nil }
 }
 
+// WithEvidence hands every evidence record the oracle reports to fn as it
+// does (fn must be safe for concurrent use): for a file of all of them,
+// beyond what the Outcome keeps.
+func WithEvidence(fn func(oracle.Evidence)) Option {
+	return func(f *Fleet) error { f.evidence = fn; return nil }
+}
+
 // Fleet is a runnable drill. Make one with New; call Run once.
 type Fleet struct {
 	sc     *scenarios.Scenario
@@ -148,6 +155,7 @@ type Fleet struct {
 	progressLatency bool
 	progress        func(live.Status)
 	planEnd         func()
+	evidence        func(oracle.Evidence)
 	start           time.Time
 	seg             Segment
 	sourceOffset    int
@@ -160,6 +168,7 @@ type Fleet struct {
 	scratch sync.Pool // *scratch
 	quiet   sync.WaitGroup
 	sched   *timers.Heap[*camera]
+	reach   *reach // whether the target answers at all; set by Run
 	// dialq holds the cameras waiting for a dial worker. Its capacity is the
 	// fleet, so queuing never blocks a tick: a camera is in it at most once.
 	dialq chan *camera
@@ -199,7 +208,7 @@ func New(d Drill, opts ...Option) (*Fleet, error) {
 	}
 	f.mine = f.seg.Accounts(l)
 	f.cameras = f.seg.Cameras(l)
-	f.oracle = oracle.New(f.key, l, oracle.WithAccounts(f.seg.Owns))
+	f.oracle = oracle.New(f.key, l, oracle.WithAccounts(f.seg.Owns), oracle.WithPhases(f.phaseAt), oracle.WithEvidenceSink(f.evidence))
 	for _, a := range f.mine {
 		f.apps = append(f.apps, f.newApp(a))
 	}
@@ -226,6 +235,16 @@ func newLink(target Target, cameras, sourceOffset int) (link.Dialer, error) {
 
 func (f *Fleet) cell(account int) int {
 	return CellOf(f.layout.AccountID(account), len(f.target.Cells))
+}
+
+// cellOfURL is the cell a request URL goes to (0 when none matches).
+func (f *Fleet) cellOfURL(rawURL string) int {
+	for i, c := range f.target.Cells {
+		if rest, ok := strings.CutPrefix(rawURL, strings.TrimSuffix(c, "/")); ok && (rest == "" || rest[0] == '/') {
+			return i
+		}
+	}
+	return 0
 }
 
 func (f *Fleet) baseURL(account int) string {
@@ -255,17 +274,22 @@ type Outcome struct {
 	Histograms map[string]*hdrhistogram.Histogram
 	Counts     map[string]int64
 	Errors     map[string]int64
-	Operations int64 // connect attempts + events sent + app requests: the denominator of the error rate
-	Curve      Curve
+	// HTTPOtherCodes counts the statuses behind Errors' http_other.
+	HTTPOtherCodes map[string]int64
+	Operations     int64 // connect attempts + events sent + app requests: the denominator of the error rate
+	Curve          Curve
 	// AllConnected is how long after Started every camera was first
 	// connected at once; 0 if that never happened.
 	AllConnected time.Duration
 	Affected     int64 // camera-outage windows that ended
 	Recovered    int64 // of those, how many reconnected
 	Violations   oracle.Violations
-	Audit        AuditSummary
-	Interrupted  bool
-	Generator    Generator
+	Exposure     oracle.Exposure
+	// Unreachable are the spans in which the target answered nothing.
+	Unreachable []Unreachable
+	Audit       AuditSummary
+	Interrupted bool
+	Generator   Generator
 	// PID and Cores are the process that ran the fleet and its machine's
 	// cores: facts a result keeps, which the code that builds it must not
 	// read from the process it happens to run in.
@@ -283,6 +307,8 @@ type Curve struct {
 	Connects   []int64 // successful connects during the step
 	Errors     []int64 // errors during the step
 	Violations []int64 // oracle violations found during the step
+	// ViolationsByClass is Violations by class, for every class found.
+	ViolationsByClass map[string][]int64
 	// LatencyStep is the interval of Latency's points; the last point may
 	// cover a shorter, final interval.
 	LatencyStep time.Duration

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -154,15 +155,16 @@ func (l *Layout) Provisioning(a int) *wire.Account {
 }
 
 // Export writes the accounts selected by keep (all when keep is nil) as
-// herd/1 provisioning JSON Lines.
+// herd/1 provisioning JSON Lines, buffered.
 func (l *Layout) Export(w io.Writer, keep func(a int) bool) error {
+	bw := bufio.NewWriterSize(w, 256<<10)
 	for a := 0; a < l.Accounts(); a++ {
 		if keep != nil && !keep(a) {
 			continue
 		}
-		if err := wire.WriteAccount(w, l.Provisioning(a)); err != nil {
+		if err := wire.WriteAccount(bw, l.Provisioning(a)); err != nil {
 			return err
 		}
 	}
-	return nil
+	return bw.Flush()
 }

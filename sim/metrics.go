@@ -1,6 +1,9 @@
 package sim
 
 import (
+	"errors"
+	"maps"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,13 +189,6 @@ var errIndex = func() map[string]int {
 	return m
 }()
 
-// Remedies explains the error classes that point at herd itself rather
-// than at the target.
-var Remedies = map[string]string{
-	ErrFileLimit:    "herd ran out of file descriptors: lower --cameras, or run the target in another process (herd target) and pass --target",
-	ErrAddrNotAvail: "herd ran out of local ports: spread cameras over more loopback source addresses, or wait ~60 s for TIME_WAIT to drain",
-}
-
 // metrics is the fleet's measurement state: striped histograms, atomic
 // counters and the time series sampled by one goroutine.
 type metrics struct {
@@ -200,6 +196,9 @@ type metrics struct {
 	counts    [numCounts]atomic.Int64
 	errs      [numErrs]atomic.Int64
 	connected atomic.Int64 // cameras with an open, welcomed socket
+
+	otherMu    sync.Mutex
+	otherCodes map[string]int64 // http_other by status code
 }
 
 func newMetrics() *metrics {
@@ -242,6 +241,39 @@ func (m *metrics) fail(class string) {
 		i = errIndex[ErrNetwork]
 	}
 	m.errs[i].Add(1)
+}
+
+// failStatus counts an unexpected HTTP status: its class, and the code
+// itself when the class is http_other, so that the result can say which.
+func (m *metrics) failStatus(code int) {
+	class := link.Status(code)
+	m.fail(class)
+	if class == ErrHTTPOther {
+		m.otherMu.Lock()
+		if m.otherCodes == nil {
+			m.otherCodes = map[string]int64{}
+		}
+		m.otherCodes[strconv.Itoa(code)]++
+		m.otherMu.Unlock()
+	}
+}
+
+// failErr counts a transport's failure: its class, and its HTTP status
+// when it had one.
+func (m *metrics) failErr(err error) {
+	var lf *link.Failure
+	if errors.As(err, &lf) && lf.Status != 0 {
+		m.failStatus(lf.Status)
+		return
+	}
+	m.fail(link.ClassOf(err))
+}
+
+// otherCodeMap is the http_other codes counted so far.
+func (m *metrics) otherCodeMap() map[string]int64 {
+	m.otherMu.Lock()
+	defer m.otherMu.Unlock()
+	return maps.Clone(m.otherCodes)
 }
 
 // merged returns one histogram per name, merging the stripes.
@@ -339,15 +371,28 @@ func (m *metrics) errMap() map[string]int64 {
 	return out
 }
 
-// Shed lists the error classes that are the target's documented load
-// shedding (herd/1: 429 or 503 with Retry-After, close 1013, nack): the
-// target protecting itself, counted apart from failures.
-var Shed = map[string]bool{ErrHTTP429: true, ErrHTTP503: true, ErrClose1013: true, ErrNackedByShed: true}
-
+// errTotal is the failures counted so far, not counting load shedding.
 func (m *metrics) errTotal() int64 {
-	var n int64
-	for i := range m.errs {
-		n += m.errs[i].Load()
-	}
-	return n
+	errs, _ := m.errSplit()
+	return errs
 }
+
+// errSplit is the failures and the load shedding counted so far.
+func (m *metrics) errSplit() (errs, shed int64) {
+	for i := range m.errs {
+		if isShed[i] {
+			shed += m.errs[i].Load()
+		} else {
+			errs += m.errs[i].Load()
+		}
+	}
+	return errs, shed
+}
+
+// isShed marks the classes of errNames that are load shedding.
+var isShed = func() (out [numErrs]bool) {
+	for i, n := range errNames {
+		out[i] = catalog.IsShed(n)
+	}
+	return out
+}()

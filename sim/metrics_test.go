@@ -1,11 +1,14 @@
 package sim
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/herd-drill/herd/sim/link"
 )
 
 func TestIntervalsGiveOnePointPerIntervalAndStartAfresh(t *testing.T) {
@@ -120,5 +123,23 @@ func TestCurveAddFillsTheStepsALateSamplerMissed(t *testing.T) {
 		if !slices.Equal(s.got, s.want) {
 			t.Errorf("%s = %v, want %v", s.name, s.got, s.want)
 		}
+	}
+}
+
+// An unexpected status is counted as http_other with its code, so the
+// result can say which; a shed status is its own class.
+func TestUnexpectedStatusesKeepTheirCodes(t *testing.T) {
+	m := newMetrics()
+	m.failStatus(500)
+	m.failStatus(418)
+	m.failStatus(418)
+	m.failStatus(503)
+	m.failErr(&link.Failure{Class: ErrHTTPOther, Err: errors.New("bad gateway"), Status: 502})
+	errs := m.errMap()
+	if errs[ErrHTTPOther] != 4 || errs[ErrHTTP503] != 1 {
+		t.Errorf("errors %v, want 4 http_other and 1 http_503", errs)
+	}
+	if codes := m.otherCodeMap(); len(codes) != 3 || codes["418"] != 2 || codes["500"] != 1 || codes["502"] != 1 {
+		t.Errorf("http_other codes %v, want 418×2 500×1 502×1", codes)
 	}
 }

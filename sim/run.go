@@ -34,6 +34,7 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	// together connect at the ramp rate.
 	ramp := time.Duration(float64(f.layout.Cameras()) / f.rampRate * float64(time.Second))
 	f.plan = newPlan(f.sc, f.seed, started.Add(ramp+time.Second))
+	f.reach = newReach(len(f.target.Cells), started)
 	f.setPhase("ramp")
 
 	camCtx, stopCams := context.WithCancel(ctx)
@@ -189,6 +190,7 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 	perLatency := int(DefaultLatencyStep / DefaultSampleStep)
 	latencyPoints := 0
 	var lastConnects, lastErrs, lastViolations int64
+	lastByClass := map[string]int64{}
 	lastProgress := start
 	var lastProgConnects int64
 	peak := 0
@@ -201,15 +203,17 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 			// A last, shorter step, so that the series add up to the run's
 			// totals (the audit's findings come at the very end).
 			now := time.Now()
-			c.add(max(int(now.Sub(start)/DefaultSampleStep)-len(c.Connected), 1), f.m.connected.Load(),
-				f.m.counts[cConnects].Load()-lastConnects, f.m.errTotal()-lastErrs, f.oracle.Total()-lastViolations)
+			steps := max(int(now.Sub(start)/DefaultSampleStep)-len(c.Connected), 1)
+			c.add(steps, f.m.connected.Load(), f.m.counts[cConnects].Load()-lastConnects, f.m.errTotal()-lastErrs, f.oracle.Total()-lastViolations)
+			c.addClasses(f.oracle.Counts(), lastByClass, steps)
 			if n := (len(c.Connected)+perLatency-1)/perLatency - latencyPoints; n > 0 {
 				iv.take(f.m, &c, n)
 			}
 			return sampleResult{curve: c, peakFiles: peak, allConnected: all, peakHeap: heap, peakStack: stack}
 		case now := <-tick.C:
+			f.reach.tick(now)
 			connects := f.m.counts[cConnects].Load()
-			errs := f.m.errTotal()
+			errs, shed := f.m.errSplit()
 			conn := f.m.connected.Load()
 			violations := f.oracle.Total()
 			if all == 0 && conn == int64(f.cameras) {
@@ -217,6 +221,9 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 			}
 			steps := max(int(now.Sub(start)/DefaultSampleStep)-len(c.Connected), 1)
 			c.add(steps, conn, connects-lastConnects, errs-lastErrs, violations-lastViolations)
+			if violations != lastViolations || c.ViolationsByClass != nil {
+				c.addClasses(f.oracle.Counts(), lastByClass, steps)
+			}
 			lastConnects, lastErrs, lastViolations = connects, errs, violations
 			if n := len(c.Connected)/perLatency - latencyPoints; n > 0 {
 				iv.take(f.m, &c, n)
@@ -233,7 +240,7 @@ func (f *Fleet) sample(ctx context.Context, start time.Time) sampleResult {
 					Phase: f.phaseAt(now), Elapsed: now.Sub(start), Cameras: int64(f.cameras),
 					Connected: conn, Connects: connects,
 					ConnectsPerSec: float64(connects-lastProgConnects) / el,
-					Errors:         errs, Violations: violations,
+					Errors:         errs, Shed: shed, Violations: violations, TargetDown: f.reach.down(now),
 					EventsAcked:   f.m.counts[cEventsAcked].Load(),
 					ErrorsByClass: f.m.errMap(), ViolationsByClass: f.oracle.Counts(),
 				}
@@ -268,9 +275,38 @@ func (c *Curve) add(steps int, conn, connects, errs, violations int64) {
 	}
 }
 
+// addClasses brings ViolationsByClass level with Violations after add
+// appended steps samples: each class found gets what it found since the
+// last call (last, which it updates), shared over those steps; a class
+// found for the first time is zero before them.
+func (c *Curve) addClasses(counts, last map[string]int64, steps int) {
+	n := len(c.Violations)
+	for class, total := range counts {
+		s, seen := c.ViolationsByClass[class]
+		if !seen && total == 0 {
+			continue
+		}
+		if c.ViolationsByClass == nil {
+			c.ViolationsByClass = map[string][]int64{}
+		}
+		for len(s) < n-steps {
+			s = append(s, 0)
+		}
+		delta, k := total-last[class], n-len(s)
+		for j := 1; j <= k; j++ {
+			s = append(s, share(delta, k, j))
+		}
+		c.ViolationsByClass[class] = s
+		last[class] = total
+	}
+}
+
 // phaseAt names the phase at instant t: the plan's phase while it runs,
 // else the run's own stage (ramp, quiet, audit).
 func (f *Fleet) phaseAt(t time.Time) string {
+	if f.plan == nil {
+		return f.Phase()
+	}
 	for _, p := range f.plan.phases {
 		if !t.Before(p.Start) && t.Before(p.End) {
 			return p.Name
@@ -286,10 +322,11 @@ func (f *Fleet) outcome(started time.Time, s sampleResult, audit AuditSummary, i
 		Scenario: f.sc.Name, Source: f.sc.Source, Seed: f.seed, Cameras: f.cameras,
 		Accounts: len(f.mine), FleetCameras: f.layout.Cameras(), Segment: f.seg, KeyID: f.key.ID(), Run: f.layout.Namespace(), Policy: f.sc.Reconnect.Policy, Targets: f.target.Cells,
 		Started: started, Ended: time.Now(), Phases: f.plan.phases,
-		Histograms: hists, Counts: counts, Errors: f.m.errMap(),
+		Histograms: hists, Counts: counts, Errors: f.m.errMap(), HTTPOtherCodes: f.m.otherCodeMap(),
 		Operations: counts[CountConnectAttempts] + counts[CountEventsSent] + counts[CountAppRequests],
 		Curve:      s.curve, AllConnected: s.allConnected, Affected: f.affectedSeen.Load(), Recovered: f.recovered.Load(),
-		Violations: f.oracle.Snapshot(), Audit: audit, Interrupted: interrupted,
+		Violations: f.oracle.Snapshot(), Exposure: f.oracle.Exposure(), Audit: audit, Interrupted: interrupted,
+		Unreachable: f.reach.all(),
 	}
 	for i := range f.plan.outages {
 		o.OutageEnds = append(o.OutageEnds, f.plan.outages[i].end())

@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Segment is a slice of a fleet: shard Index of Count, which runs the
@@ -118,4 +120,66 @@ func IndexedSegment(index string, count int) (Segment, error) {
 		return Segment{}, fmt.Errorf("--shards %d takes the shard's index from JOB_COMPLETION_INDEX, which is %q: want 0 to %d (or use --shard I/N)", count, index, count-1)
 	}
 	return s, nil
+}
+
+// Sharding is how a command line picks a drill's shard and its start:
+// --shard I/N, or --shards N with the index from a Kubernetes Indexed
+// Job, and --start-at.
+type Sharding struct {
+	Shard   string // "I/N", from 0
+	Shards  int    // N, the index from Index
+	Index   string // the text of $JOB_COMPLETION_INDEX
+	StartAt string // an RFC 3339 instant, "" for now
+	// Embedded is a drill of the built-in target; Keyed one with the
+	// run's key from a file, which every shard must share.
+	Embedded, Keyed bool
+}
+
+// Apply sets d's segment and start. A shard that starts now, and so not
+// with the others, is allowed with a warning.
+func (s Sharding) Apply(d *Drill, now time.Time) (warning string, err error) {
+	switch {
+	case s.Shard != "" && s.Shards != 0:
+		return "", errors.New("give --shard I/N or --shards N, not both")
+	case s.Shard != "":
+		if err := d.Segment.UnmarshalText([]byte(s.Shard)); err != nil {
+			return "", fmt.Errorf("--shard: %w", err)
+		}
+	case s.Shards != 0:
+		if d.Segment, err = IndexedSegment(s.Index, s.Shards); err != nil {
+			return "", err
+		}
+	}
+	if !d.Segment.IsWhole() {
+		if s.Embedded {
+			return "", errors.New("--shard needs --target: the shards of a run must drill one target (start one with 'herd target')")
+		}
+		if !s.Keyed {
+			return "", errors.New("--shard needs --key-file: every shard must seal and check provenance with one key (make one with 'herd key > key.hex')")
+		}
+	}
+	if s.StartAt == "" {
+		if !d.Segment.IsWhole() {
+			warning = "warning: --shard without --start-at starts now; other shards will not be simultaneous"
+		}
+		return warning, nil
+	}
+	t, err := ParseInstant(s.StartAt)
+	if err != nil {
+		return "", err
+	}
+	if late := now.Sub(t); late > 0 {
+		return "", fmt.Errorf("--start-at %s is %s in the past: the shards would not start together; give a later instant", s.StartAt, late.Round(time.Second))
+	}
+	d.Start = t
+	return "", nil
+}
+
+// ParseInstant reads --start-at.
+func ParseInstant(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return t, fmt.Errorf("--start-at %q is not an RFC 3339 instant such as 2026-12-01T10:00:00Z", s)
+	}
+	return t, nil
 }

@@ -87,6 +87,28 @@ type Config struct {
 	ListingTTL        time.Duration // Events-tab response cache TTL; negative disables the cache
 }
 
+// CheckFlags says what is wrong with c as herd target's flags set it,
+// where a zero is no default but a mistake: every duration must be
+// positive, the rate and burst not negative, the write queue positive.
+func (c Config) CheckFlags() error {
+	var errs []error
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"ping-interval", c.PingInterval}, {"live-timeout", c.LiveTimeout}, {"lookup-timeout", c.LookupTimeout}, {"lookup-service", c.LookupService}, {"write-cost", c.WriteCost}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s must be positive, got %s", d.flag, d.v))
+		}
+	}
+	if c.MaxConnectRate < 0 || c.ConnectBurst < 0 {
+		errs = append(errs, errors.New("--max-connect-rate and --connect-burst must not be negative"))
+	}
+	if c.WriteQueue <= 0 {
+		errs = append(errs, fmt.Errorf("--write-queue must be positive, got %d", c.WriteQueue))
+	}
+	return errors.Join(errs...)
+}
+
 func (c *Config) setDefaults() error {
 	if c.AdminToken == "" {
 		return errors.New("target: Config.AdminToken is required")

@@ -89,6 +89,7 @@ const (
 type Failure struct {
 	Class      string
 	RetryAfter time.Duration
+	Status     int // the HTTP status that refused the dial, if one did
 	Err        error
 }
 

@@ -116,7 +116,7 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 			return nil, wire.Message{}, err
 		}
 		if resp != nil {
-			return nil, wire.Message{}, &link.Failure{Class: link.Status(resp.StatusCode), RetryAfter: link.RetryAfter(resp.Header.Get("Retry-After")), Err: err}
+			return nil, wire.Message{}, &link.Failure{Class: link.Status(resp.StatusCode), Status: resp.StatusCode, RetryAfter: link.RetryAfter(resp.Header.Get("Retry-After")), Err: err}
 		}
 		return nil, wire.Message{}, link.Fail(link.Net(err), err)
 	}
