@@ -7,6 +7,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/herd-drill/herd/catalog"
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
 	"github.com/herd-drill/herd/sim/oracle"
@@ -56,14 +57,16 @@ func partOf(sc *scenarios.Scenario, o *sim.Outcome, target TargetInfo, herdVersi
 		Started: o.Started.UTC(), Ended: o.Ended.UTC(),
 		Interrupted: o.Interrupted, Counts: o.Counts, Phases: o.Phases, OutageEnds: o.OutageEnds,
 		Latency: map[string]Latency{},
-		Errors:  Errors{ByClass: o.Errors, Operations: o.Operations},
+		Errors:  Errors{ByClass: o.Errors, Operations: o.Operations, HTTPOtherCodes: o.HTTPOtherCodes},
 		Audit: Audit{
 			Done: o.Audit.Done, Accounts: o.Audit.Accounts, FailedAccounts: o.Audit.FailedAccounts, Unread: o.Audit.Unread,
 			Events: o.Audit.Events, GaveUp: o.Audit.GaveUp, Thumbnails: o.Audit.Thumbnails, ThumbnailSample: o.Audit.ThumbnailSample,
 		},
 		Curve:      curveOf(o.Curve),
 		Violations: Violations{Counts: map[string]int64{}, Evidence: o.Violations.Evidence},
+		Exposure:   exposureOf(o.Exposure),
 	}
+	r.Target.Unreachable = unreachableOf(o.Unreachable)
 	for c, n := range o.Violations.Counts {
 		r.Violations.Counts[string(c)] = n
 	}
@@ -123,7 +126,7 @@ func (t *total) add(name string, p *Result) error {
 			Audit:      Audit{Done: true, ThumbnailSample: p.Audit.ThumbnailSample},
 			Curve:      Curve{StepMs: p.Curve.StepMs},
 		}
-		t.r.Target.URLs = nil
+		t.r.Target.URLs, t.r.Target.Unreachable = nil, nil
 		t.latency = map[string]*hdrhistogram.Histogram{}
 		t.every, t.cores = true, p.Generator.Cores
 	}
@@ -139,6 +142,7 @@ func (t *total) add(name string, p *Result) error {
 	m.Cameras += p.Cameras
 	m.Accounts += p.Accounts
 	m.Shards = append(m.Shards, p.Shards...)
+	m.Target.Unreachable = addUnreachable(m.Target.Unreachable, p.Target.Unreachable)
 	for _, u := range p.Target.URLs {
 		if !slices.Contains(m.Target.URLs, u) {
 			m.Target.URLs = append(m.Target.URLs, u)
@@ -151,6 +155,7 @@ func (t *total) add(name string, p *Result) error {
 		m.Violations.Counts[k] += v
 	}
 	t.evidence = append(t.evidence, p.Violations.Evidence...)
+	m.Exposure.add(p.Exposure)
 	for name, l := range p.Latency {
 		if err := mergeHDR(t.latency, name, l.HDR); err != nil {
 			return fmt.Errorf("latency %s: %w", name, err)
@@ -178,6 +183,12 @@ func (t *total) add(name string, p *Result) error {
 	e.BacklogDropped += p.Events.BacklogDropped
 	for k, v := range p.Errors.ByClass {
 		m.Errors.ByClass[k] += v
+	}
+	for k, v := range p.Errors.HTTPOtherCodes {
+		if m.Errors.HTTPOtherCodes == nil {
+			m.Errors.HTTPOtherCodes = map[string]int64{}
+		}
+		m.Errors.HTTPOtherCodes[k] += v
 	}
 	m.Errors.Operations += p.Errors.Operations
 	a := &m.Audit
@@ -244,6 +255,10 @@ func (t *total) finalize() *Result {
 	if m.Target.URLs == nil {
 		m.Target.URLs = []string{}
 	}
+	if m.Target.Unreachable == nil {
+		m.Target.Unreachable = []UnreachableSpan{}
+	}
+	finalizeUnreachable(m.Target.Unreachable, m.Started)
 
 	for _, c := range oracle.Classes() {
 		m.Violations.Counts[string(c)] += 0
@@ -254,6 +269,7 @@ func (t *total) finalize() *Result {
 	}
 	m.Violations.Evidence = pickEvidence(t.evidence, MaxEvidence)
 	m.Events.Lost = m.Violations.Counts[string(oracle.Lost)]
+	m.Exposure.finalize(m.Started)
 
 	for name, h := range t.latency {
 		m.Latency[name] = latencyOf(h)
@@ -270,13 +286,13 @@ func (t *total) finalize() *Result {
 	er := &m.Errors
 	er.Total, er.Shed, er.Remedies = 0, 0, map[string]string{}
 	for class, n := range er.ByClass {
-		if sim.Shed[class] {
+		if catalog.IsShed(class) {
 			er.Shed += n
 		} else {
 			er.Total += n
 		}
-		if rem, ok := sim.Remedies[class]; ok && n > 0 {
-			er.Remedies[class] = rem
+		if ec, ok := catalog.LookupError(class); ok && n > 0 {
+			er.Remedies[class] = ec.Remedy
 		}
 	}
 	er.Rate, er.ShedRate = 0, 0
@@ -300,4 +316,35 @@ func (t *total) finalize() *Result {
 		mg.AllConnectedMs = ms(t.allConnected.Sub(m.Started))
 	}
 	return m
+}
+
+// Failed is the Result of a drill that could not run (its provisioning or
+// preflight failed): what was asked for, verdict error, and why. It keeps
+// what a verdict needs, so that every report reads it.
+func Failed(d sim.Drill, target TargetInfo, herdVersion string, started time.Time, why error) *Result {
+	yml, _ := scenarios.Marshal(d.Scenario)
+	seg := d.Segment
+	if seg.Count == 0 {
+		seg = sim.Whole
+	}
+	cams, accts := seg.Cameras(d.Layout), len(seg.Accounts(d.Layout))
+	now := time.Now().UTC()
+	r := &Result{
+		Schema: Schema, HerdVersion: herdVersion, Scenario: d.Scenario.Name, ScenarioSource: d.Scenario.Source, ScenarioYAML: string(yml),
+		KeyID: d.Layout.Key().ID(), Run: d.Layout.Namespace(), Seed: d.Scenario.Fleet.Seed, Cameras: cams, Accounts: accts, FleetCameras: d.Layout.Cameras(),
+		Shards: []ShardInfo{{Index: seg.Index, Of: seg.Count, Cameras: cams, Accounts: accts, Status: ShardFailed, Detail: why.Error()}},
+		Policy: d.Scenario.Reconnect.Policy, Target: target, Started: started.UTC(), Ended: now,
+		Counts: map[string]int64{}, Latency: map[string]Latency{}, Errors: Errors{ByClass: map[string]int64{}},
+	}
+	var t total
+	if err := t.add("", r); err != nil {
+		panic("reports: Failed: " + err.Error()) // no histograms to decode
+	}
+	out := t.finalize()
+	out.Thresholds = []ThresholdResult{}
+	for _, th := range d.Scenario.Thresholds {
+		out.Thresholds = append(out.Thresholds, ThresholdResult{Expr: th.Expr, Metric: th.Metric, Status: ThresholdNotMeasured, Note: "not measured: the drill did not run"})
+	}
+	out.Verdict, out.Reasons = Error, []string{"the drill did not run: " + why.Error()}
+	return out
 }

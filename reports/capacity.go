@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -38,6 +39,34 @@ type CapacityPoint struct {
 // violations does not count.
 func (p CapacityPoint) Passed() bool {
 	return p.Verdict == Pass && p.Violations == 0 && len(p.FailedThresholds) == 0
+}
+
+// Leaks are the sizes at which the oracle found violations: findings
+// about the target, not capacity data.
+func (c *Capacity) Leaks() []CapacityPoint {
+	var out []CapacityPoint
+	for _, p := range c.Points {
+		if p.Violations > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// LeakSentence says the leaks first, for the summary and the page; "" when
+// there are none.
+func (c *Capacity) LeakSentence() string {
+	leaks := c.Leaks()
+	if len(leaks) == 0 {
+		return ""
+	}
+	var sizes []string
+	var n int64
+	for _, p := range leaks {
+		sizes = append(sizes, strconv.Itoa(p.Cameras))
+		n += p.Violations
+	}
+	return fmt.Sprintf("the oracle found %d violations at %s cameras: a bug in the target to fix, whatever its capacity (see each size's result)", n, strings.Join(sizes, ", "))
 }
 
 // CapacityPointOf summarises one drill's result as a point of a sweep;

@@ -49,6 +49,7 @@ h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
 h2 { font-size: 1.15rem; margin-top: 2rem; }
 .meta { color: #666; margin-top: 0; }
 .knee { padding: 0.6rem 0.8rem; border-left: 4px solid #2e7d32; background: #f1f8f1; }
+.leak { padding: 0.6rem 0.8rem; border-left: 4px solid #b71c1c; background: #fdecea; }
 .knee.warn { border-color: #ef6c00; background: #fff6ec; }
 figure { margin: 0; }
 figcaption { color: #555; font-size: 0.9rem; }
@@ -77,6 +78,9 @@ tr.fail td:nth-child(2) { color: #c62828; font-weight: 600; }
 </head>
 <body>
 <h1>Capacity: {{.C.Scenario}}</h1>
+{{- with .C.LeakSentence}}
+<p class="leak"><strong>Leak.</strong> {{.}}</p>
+{{- end}}
 <p class="meta">seed {{.C.Seed}} · {{len .C.Points}} drills · {{.C.Schema}}</p>
 
 <h2>Knee</h2>

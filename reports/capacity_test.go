@@ -405,3 +405,31 @@ func TestCapTicks(t *testing.T) {
 		}
 	}
 }
+
+// A violation at any size is a finding, said first: not capacity data.
+func TestCapacityLeaksComeFirst(t *testing.T) {
+	leak := failPoint(2000, 900, "violations.total == 0")
+	leak.Violations = 312
+	c := NewCapacity("aws-outage", 1, []CapacityPoint{passPoint(1000, 500), leak, failPoint(4000, 0, "recovery.t99 < 60s")})
+	if got := c.Leaks(); len(got) != 1 || got[0].Cameras != 2000 {
+		t.Fatalf("leaks %+v, want the 2000-camera size", got)
+	}
+	var sum bytes.Buffer
+	if err := WriteCapacitySummary(&sum, c); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(sum.String(), "\n") // the heading, a blank line, then the leak
+	if len(lines) < 3 || !strings.HasPrefix(lines[2], "LEAK  the oracle found 312 violations at 2000 cameras") {
+		t.Errorf("summary does not say the leak before the sizes:\n%s", sum.String())
+	}
+	var page bytes.Buffer
+	if err := WriteCapacityHTML(&page, c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), "the oracle found 312 violations") {
+		t.Error("the page does not say the leak")
+	}
+	if c := NewCapacity("aws-outage", 1, []CapacityPoint{passPoint(1000, 500)}); len(c.Leaks()) != 0 || c.LeakSentence() != "" {
+		t.Errorf("an honest sweep leaks: %q", c.LeakSentence())
+	}
+}

@@ -22,6 +22,9 @@ func ExampleJudge() {
 	r := &reports.Result{
 		Recovery: reports.Recovery{Affected: 1000, Reconnected: 1000, T99Ms: &t99},
 		Errors:   reports.Errors{Operations: 1000, Total: 30, Rate: 0.03},
+		Events:   reports.Events{Acked: 5000},
+		Audit:    reports.Audit{Done: true, Accounts: 400, Events: 5000},
+		Latency:  map[string]reports.Latency{"list": {Count: 120}},
 	}
 	reports.Judge(r, sc)
 	for _, t := range r.Thresholds {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"time"
 
 	"github.com/herd-drill/herd/internal/atomicfile"
 )
@@ -18,6 +19,39 @@ type Files struct {
 	HTML  string // one self-contained page
 	JUnit string // JUnit XML for CI test reporters
 	HGRM  string // a directory: NAME.hgrm per latency histogram
+	// Evidence is a JSON Lines file of the evidence records the result
+	// kept (herd run writes every record there as the drill finds them).
+	Evidence string
+}
+
+// Check says whether every file f names can be written, before the work
+// that makes them: each error names the flag, the path and the remedy.
+func (f Files) Check() error {
+	var errs []error
+	for _, c := range []struct{ flag, path string }{{"--out", f.JSON}, {"--html", f.HTML}, {"--junit", f.JUnit}, {"--evidence", f.Evidence}} {
+		if c.path == "" {
+			continue
+		}
+		if err := atomicfile.CheckFile(c.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: cannot write there: %w (create its directory, or pass another path)", c.flag, c.path, err))
+		}
+	}
+	if f.HGRM != "" {
+		if err := atomicfile.CheckDir(f.HGRM); err != nil {
+			errs = append(errs, fmt.Errorf("--hgrm %s: cannot write there: %w (pass a directory herd can create or write in)", f.HGRM, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Fallback is where a result goes when its own path cannot be written at
+// the end: the system's temporary directory, named after the run.
+func Fallback(r *Result) string {
+	name := "herd-result-" + time.Now().UTC().Format("20060102T150405") + ".json"
+	if plainName.MatchString(r.Run) {
+		name = "herd-result-" + r.Run + ".json"
+	}
+	return filepath.Join(os.TempDir(), name)
 }
 
 // plainName is what a histogram's name must look like to become a file
@@ -43,6 +77,9 @@ func WriteFiles(r *Result, f Files) error {
 	}
 	if f.JUnit != "" {
 		write(f.JUnit, "JUnit report", func(w io.Writer) error { return WriteJUnit(w, r) })
+	}
+	if f.Evidence != "" {
+		write(f.Evidence, "evidence", func(w io.Writer) error { return WriteEvidence(w, r.Violations.Evidence) })
 	}
 	if f.HGRM != "" {
 		if err := os.MkdirAll(f.HGRM, 0o755); err != nil {
@@ -79,4 +116,30 @@ func ReadFile(path string) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w (pass a %s file, as 'herd run --out' writes)", path, err, Schema)
 	}
 	return r, nil
+}
+
+// Deliver writes r's files and then its summary to w. When a file cannot
+// be written the result still goes somewhere: to Fallback, which the
+// returned error names.
+func Deliver(w io.Writer, r *Result, f Files) error {
+	werr := WriteFiles(r, f)
+	if werr != nil {
+		fb := Fallback(r)
+		if err := atomicfile.Write(fb, func(w io.Writer) error { return WriteJSON(w, r) }); err == nil {
+			werr = fmt.Errorf("%w; the result is kept at %s", werr, fb)
+		}
+	}
+	return errors.Join(WriteSummary(w, r), werr)
+}
+
+// Wrote tells w which of f's report files were written from r.
+func (f Files) Wrote(w io.Writer, r *Result) {
+	for _, x := range []struct{ path, what string }{{f.HTML, "the HTML report"}, {f.JUnit, "the JUnit report"}, {f.Evidence, "the evidence it kept"}} {
+		if x.path != "" {
+			fmt.Fprintf(w, "herd: wrote %s to %s\n", x.what, x.path)
+		}
+	}
+	if f.HGRM != "" {
+		fmt.Fprintf(w, "herd: wrote %d .hgrm histograms to %s\n", len(r.Latency), f.HGRM)
+	}
 }

@@ -134,8 +134,23 @@ func fixtureOutcome(t *testing.T) (*scenarios.Scenario, *sim.Outcome) {
 			AtMs:   ends.Add(time.Duration(since * float64(time.Second))).UnixMilli(),
 		})
 	}
+	c.ViolationsByClass = map[string][]int64{}
 	for _, e := range evidence {
-		c.Violations[time.UnixMilli(e.AtMs).Sub(start)/c.Step]++
+		k := time.UnixMilli(e.AtMs).Sub(start) / c.Step
+		c.Violations[k]++
+		if c.ViolationsByClass[string(e.Class)] == nil {
+			c.ViolationsByClass[string(e.Class)] = make([]int64, len(c.Violations))
+		}
+		c.ViolationsByClass[string(e.Class)][k]++
+	}
+	// What those seven leaked events exposed: one account shown another's
+	// events in the recovery phase, from 0.7 s after the outage ended.
+	firstSince := 700 * time.Millisecond
+	exposure := oracle.Exposure{
+		Viewers: [3]oracle.Set{{117}, {}, {}}, Victims: oracle.Set{342}, Devices: oracle.Set{851},
+		Phases: []oracle.PhaseExposure{{Phase: "recovery", Viewers: [3]oracle.Set{{117}, {}, {}}}},
+		Pairs:  []oracle.Pair{{Viewer: "acct-0000117", Victim: "acct-0000342", Counts: [4]int64{0, 7, 0, 0}}},
+		First:  ends.Add(firstSince), FirstSinceOutageEnd: &firstSince,
 	}
 	phase := func(name, kind string, from, to float64) sim.PhaseSpan {
 		return sim.PhaseSpan{Name: name, Kind: kind, Start: at(from), End: at(to)}
@@ -153,6 +168,7 @@ func fixtureOutcome(t *testing.T) (*scenarios.Scenario, *sim.Outcome) {
 		Operations: 2310 + 6012 + 3120, Curve: c, AllConnected: 400 * time.Millisecond,
 		Affected: cameras, Recovered: cameras,
 		Violations: oracle.Violations{Counts: map[oracle.Class]int64{oracle.CrossAccount: 7, oracle.Misaddressed: 2}, Evidence: evidence},
+		Exposure:   exposure,
 		Audit:      sim.AuditSummary{Done: true, Accounts: 402, Events: 6012},
 		Generator: sim.Generator{
 			LagP99: 2 * time.Millisecond, LagMax: 31 * time.Millisecond, CPUSeconds: 41.2, FileLimit: 1 << 20, PeakOpenFile: 2107,

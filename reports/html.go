@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -56,6 +57,23 @@ func WriteHTML(w io.Writer, r *Result) error {
 	return htmlTemplate.Execute(w, newHTMLView(r))
 }
 
+// codeList is "404 ×10, 500 ×2": the statuses behind http_other.
+func codeList(codes map[string]int64) string {
+	keys := make([]string, 0, len(codes))
+	for k := range codes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s ×%d", k, codes[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pagePairs is how many viewer → victim pairs the page lists.
+const pagePairs = 50
+
 type htmlView struct {
 	R                     *Result
 	Verdict, VerdictClass string
@@ -65,6 +83,8 @@ type htmlView struct {
 	Classes               []classRow
 	Evidence              []evidenceRow
 	MoreEvidence          bool
+	Pairs                 []ExposurePair
+	MorePairs             bool
 	LatencyRows           []latencyRow
 	LatencyStep           string
 	ErrorRows             []errorRow
@@ -84,7 +104,9 @@ type classRow struct {
 }
 
 type evidenceRow struct {
+	No                                                             int
 	Class, Viewer, Owner, Device, Event, Path, Time, Since, Detail string
+	Related                                                        string // "same device as #2"
 }
 
 type latencyRow struct {
@@ -93,9 +115,9 @@ type latencyRow struct {
 }
 
 type errorRow struct {
-	Class, Remedy string
-	N             int64
-	Shed          bool
+	Class, Meaning, Remedy string
+	N                      int64
+	Shed                   bool
 }
 
 type phaseRow struct{ Name, Kind, Starts, Lasts string }
@@ -103,17 +125,24 @@ type phaseRow struct{ Name, Kind, Starts, Lasts string }
 // chartData is what the page's script draws; x values are seconds since
 // the curve's start.
 type chartData struct {
-	StepMs        int64          `json:"stepMs"`
-	X             []float64      `json:"x"`
-	Connected     []int64        `json:"connected"`
-	Connects      []int64        `json:"connects"`
-	Errors        []int64        `json:"errors"`
-	Violations    []int64        `json:"violations"` // null in results that predate it
-	Phases        []phaseMark    `json:"phases"`
-	OutageEnds    []float64      `json:"outageEnds"`
-	RecoveryMarks []mark         `json:"recoveryMarks"`
-	LatencyX      []float64      `json:"latencyX"`
-	Latency       []latencyChart `json:"latency"`
+	StepMs     int64     `json:"stepMs"`
+	X          []float64 `json:"x"`
+	Connected  []int64   `json:"connected"`
+	Connects   []int64   `json:"connects"`
+	Errors     []int64   `json:"errors"`
+	Violations []int64   `json:"violations"` // null in results that predate it
+	// ViolationsByClass is one series per class found, most first.
+	ViolationsByClass []classSeries  `json:"violationsByClass"`
+	Phases            []phaseMark    `json:"phases"`
+	OutageEnds        []float64      `json:"outageEnds"`
+	RecoveryMarks     []mark         `json:"recoveryMarks"`
+	LatencyX          []float64      `json:"latencyX"`
+	Latency           []latencyChart `json:"latency"`
+}
+
+type classSeries struct {
+	Class  string  `json:"class"`
+	Values []int64 `json:"values"`
 }
 
 type phaseMark struct {
@@ -158,7 +187,7 @@ func newHTMLView(r *Result) *htmlView {
 		v.Verdict, v.VerdictClass = "NO VERDICT", Fail
 	}
 	for _, t := range r.Thresholds {
-		if !t.Pass {
+		if !t.Pass && t.Status != ThresholdNotMeasured {
 			v.FailedThresholds = append(v.FailedThresholds, t)
 		}
 	}
@@ -170,8 +199,9 @@ func newHTMLView(r *Result) *htmlView {
 	for _, c := range violationClasses(r) {
 		v.Classes = append(v.Classes, classRow{Name: c, Count: r.Violations.Counts[c], Meaning: catalog.ClassHelp(c)})
 	}
-	for _, e := range r.Violations.Evidence {
+	for i, e := range r.Violations.Evidence {
 		row := evidenceRow{
+			No: i + 1, Related: relatedTo(r.Violations.Evidence[:i], e),
 			Class: string(e.Class), Viewer: dash(e.Viewer), Owner: dash(e.Owner), Device: dash(e.Device),
 			Event: dash(e.Event), Path: dash(evidencePath(e)), Since: "–", Detail: e.Detail,
 			Time: time.UnixMilli(e.AtMs).UTC().Format("15:04:05.000"),
@@ -182,6 +212,10 @@ func newHTMLView(r *Result) *htmlView {
 		v.Evidence = append(v.Evidence, row)
 	}
 	v.MoreEvidence = int64(len(r.Violations.Evidence)) < r.Violations.Total
+	v.Pairs = r.Exposure.Pairs
+	if len(v.Pairs) > pagePairs {
+		v.Pairs, v.MorePairs = v.Pairs[:pagePairs], true
+	}
 	known := map[string]bool{}
 	for _, l := range latencyOrder {
 		known[l.name] = true
@@ -196,7 +230,12 @@ func newHTMLView(r *Result) *htmlView {
 	}
 	for _, c := range sortedKeys(r.Errors.ByClass) {
 		if n := r.Errors.ByClass[c]; n > 0 {
-			v.ErrorRows = append(v.ErrorRows, errorRow{Class: c, N: n, Shed: sim.Shed[c], Remedy: r.Errors.Remedies[c]})
+			ec, _ := catalog.LookupError(c)
+			meaning := ec.Meaning
+			if codes := r.Errors.HTTPOtherCodes; c == sim.ErrHTTPOther && len(codes) > 0 {
+				meaning += ": " + codeList(codes)
+			}
+			v.ErrorRows = append(v.ErrorRows, errorRow{Class: c, N: n, Shed: ec.Shed, Meaning: meaning, Remedy: r.Errors.Remedies[c]})
 		}
 	}
 	for _, p := range r.Phases {
@@ -244,6 +283,19 @@ func chartsOf(r *Result) chartData {
 	if c.Violations != nil {
 		d.Violations = pad(c.Violations, n)
 	}
+	d.ViolationsByClass = []classSeries{}
+	for class, vs := range c.ViolationsByClass {
+		d.ViolationsByClass = append(d.ViolationsByClass, classSeries{Class: class, Values: pad(vs, n)})
+	}
+	total := func(s classSeries) (t int64) {
+		for _, v := range s.Values {
+			t += v
+		}
+		return t
+	}
+	slices.SortFunc(d.ViolationsByClass, func(a, b classSeries) int {
+		return cmp.Or(cmp.Compare(total(b), total(a)), cmp.Compare(a.Class, b.Class))
+	})
 	for _, p := range r.Phases {
 		d.Phases = append(d.Phases, phaseMark{Name: p.Name, Kind: p.Kind, From: since(p.Start), To: since(p.End)})
 	}

@@ -35,7 +35,10 @@ func WriteJUnit(w io.Writer, r *Result) error {
 	}
 	for _, t := range r.Thresholds {
 		c := junitCase{Classname: "herd.thresholds", Name: t.Expr, SystemOut: "measured " + measured(t)}
-		if !t.Pass {
+		switch {
+		case t.Status == ThresholdNotMeasured:
+			c.Skipped, c.SystemOut = t.Note, ""
+		case !t.Pass:
 			c.Failure = &junitFailure{
 				Type:    "threshold",
 				Message: t.Expr + " failed: measured " + measured(t),
@@ -65,18 +68,34 @@ func WriteJUnit(w io.Writer, r *Result) error {
 	}
 	suite.Cases = append(suite.Cases, run)
 	audit := junitCase{Classname: "herd.run", Name: "audit read every account"}
-	if why := auditReason(r.Audit); why != "" {
-		audit.Failure = &junitFailure{Type: "audit", Message: why}
+	tested := junitCase{Classname: "herd.run", Name: "drill tested events, recovery and the app"}
+	switch {
+	case r.Interrupted:
+		audit.Skipped, tested.Skipped = "not measured: the drill was interrupted", "not measured: the drill was interrupted"
+	default:
+		if why := auditReason(r.Audit); why != "" {
+			audit.Failure = &junitFailure{Type: "audit", Message: why}
+		}
+		if why := hollowOf(r.Reasons); len(why) > 0 {
+			tested.Failure = &junitFailure{Type: "hollow", Message: why[0], Text: strings.Join(why, "\n") + "\n"}
+		}
 	}
-	suite.Cases = append(suite.Cases, audit)
+	suite.Cases = append(suite.Cases, audit, tested)
+	if why := unreachableReason(r.Target.Unreachable); why != "" {
+		suite.Cases = append(suite.Cases, junitCase{Classname: "herd.run", Name: "target reachable to the end",
+			Failure: &junitFailure{Type: "unreachable", Message: why}})
+	}
 	if why := shardReasons(r.Shards, len(r.Shards) > 1); len(why) > 0 {
 		suite.Cases = append(suite.Cases, junitCase{Classname: "herd.run", Name: "every shard reported",
 			Failure: &junitFailure{Type: "shard", Message: why[0], Text: strings.Join(why, "\n") + "\n"}})
 	}
 
 	for _, c := range suite.Cases {
-		if c.Failure != nil {
+		switch {
+		case c.Failure != nil:
 			suite.Failures++
+		case c.Skipped != "":
+			suite.Skipped++
 		}
 	}
 	suite.Tests = len(suite.Cases)
@@ -130,6 +149,7 @@ type junitProperty struct {
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
+	Skipped   string        `xml:"skipped,omitempty"` // why it was not run
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }

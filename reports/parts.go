@@ -39,6 +39,16 @@ func (c *Curve) add(o Curve) {
 	} else {
 		c.Violations = nil
 	}
+	if len(c.ViolationsByClass) > 0 || len(o.ViolationsByClass) > 0 {
+		by := make(map[string][]int64, len(c.ViolationsByClass)+len(o.ViolationsByClass))
+		for class, v := range c.ViolationsByClass {
+			by[class] = shiftRight(v, shift)
+		}
+		for class, v := range o.ViolationsByClass {
+			by[class] = addAt(by[class], at(o.Start, step), v)
+		}
+		c.ViolationsByClass = by
+	}
 	lstep := time.Duration(c.LatencyStepMs) * time.Millisecond
 	if c.Latency == nil || o.Latency == nil || lstep <= 0 || o.LatencyStepMs != c.LatencyStepMs {
 		c.Latency, c.LatencyStepMs = nil, 0
@@ -62,6 +72,12 @@ func (c Curve) clone() Curve {
 	out.Connects = nonNil(slices.Clone(c.Connects))
 	out.Errors = nonNil(slices.Clone(c.Errors))
 	out.Violations = slices.Clone(c.Violations)
+	if c.ViolationsByClass != nil {
+		out.ViolationsByClass = make(map[string][]int64, len(c.ViolationsByClass))
+		for class, v := range c.ViolationsByClass {
+			out.ViolationsByClass[class] = slices.Clone(v)
+		}
+	}
 	if c.Latency != nil {
 		out.Latency = make(map[string]LatencySeries, len(c.Latency))
 		for name, s := range c.Latency {

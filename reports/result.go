@@ -29,6 +29,19 @@ const Schema = "herd.result/v1"
 const (
 	Pass = "pass"
 	Fail = "fail"
+	// Interrupted: the drill was stopped before it ended, and found no
+	// violation in what it ran; its thresholds were not measured.
+	Interrupted = "interrupted"
+	// Error: the drill could not run (provisioning failed, say); nothing
+	// was measured.
+	Error = "error"
+)
+
+// Threshold statuses.
+const (
+	ThresholdPass        = "pass"
+	ThresholdFail        = "fail"
+	ThresholdNotMeasured = "not_measured" // the drill was interrupted before it could
 )
 
 // Result is one drill's outcome, judged: the herd.result/v1 document.
@@ -66,6 +79,7 @@ type Result struct {
 	Interrupted bool               `json:"interrupted"`
 	Thresholds  []ThresholdResult  `json:"thresholds"`
 	Violations  Violations         `json:"violations"`
+	Exposure    Exposure           `json:"exposure"`
 	Recovery    Recovery           `json:"recovery"`
 	Latency     map[string]Latency `json:"latency"`
 	Events      Events             `json:"events"`
@@ -102,6 +116,8 @@ type TargetInfo struct {
 	URLs     []string `json:"urls"`
 	Embedded bool     `json:"embedded"`
 	Faults   []string `json:"faults"`
+	// Unreachable are the spans in which the target answered nothing.
+	Unreachable []UnreachableSpan `json:"unreachable"`
 }
 
 // ThresholdResult is one threshold, its measured value and its verdict.
@@ -112,6 +128,7 @@ type ThresholdResult struct {
 	Value  *float64 `json:"value"`
 	Unit   string   `json:"unit"`
 	Pass   bool     `json:"pass"`
+	Status string   `json:"status"` // ThresholdPass, ThresholdFail or ThresholdNotMeasured
 	Note   string   `json:"note,omitempty"`
 }
 
@@ -170,6 +187,8 @@ type Errors struct {
 	ShedRate   float64           `json:"shed_rate"`
 	ByClass    map[string]int64  `json:"by_class"`
 	Remedies   map[string]string `json:"remedies,omitempty"`
+	// HTTPOtherCodes counts the statuses behind by_class's http_other.
+	HTTPOtherCodes map[string]int64 `json:"http_other_codes,omitempty"`
 }
 
 // Audit says how the final audit went.
@@ -205,14 +224,16 @@ type AuditThumbnails = sim.AuditThumbnails
 // Results written before Violations and Latency existed lack them: readers
 // treat them as absent, not as zero.
 type Curve struct {
-	Start         time.Time                `json:"start"`
-	StepMs        int64                    `json:"step_ms"`
-	Connected     []int64                  `json:"connected"`
-	Connects      []int64                  `json:"connects"`
-	Errors        []int64                  `json:"errors"`
-	Violations    []int64                  `json:"violations"`
-	LatencyStepMs int64                    `json:"latency_step_ms"`
-	Latency       map[string]LatencySeries `json:"latency"`
+	Start      time.Time `json:"start"`
+	StepMs     int64     `json:"step_ms"`
+	Connected  []int64   `json:"connected"`
+	Connects   []int64   `json:"connects"`
+	Errors     []int64   `json:"errors"`
+	Violations []int64   `json:"violations"`
+	// ViolationsByClass is Violations for each class that was found.
+	ViolationsByClass map[string][]int64       `json:"violations_by_class,omitempty"`
+	LatencyStepMs     int64                    `json:"latency_step_ms"`
+	Latency           map[string]LatencySeries `json:"latency"`
 }
 
 // LatencySeries is one histogram's latency over time: per interval, how
@@ -301,6 +322,12 @@ func curveOf(c sim.Curve) Curve {
 		Connects: nonNil(c.Connects), Errors: nonNil(c.Errors), Violations: nonNil(c.Violations),
 		LatencyStepMs: c.LatencyStep.Milliseconds(), Latency: make(map[string]LatencySeries, len(c.Latency)),
 	}
+	for class, v := range c.ViolationsByClass {
+		if out.ViolationsByClass == nil {
+			out.ViolationsByClass = map[string][]int64{}
+		}
+		out.ViolationsByClass[class] = nonNil(v)
+	}
 	for name, s := range c.Latency {
 		ls := LatencySeries{Count: nonNil(s.Count), P50Ms: make([]*float64, len(s.Count)), P99Ms: make([]*float64, len(s.Count))}
 		for i, n := range s.Count {
@@ -382,9 +409,12 @@ func violationsFail(r *Result) bool { return slices.Contains(r.Reasons, reasonVi
 
 // Judge evaluates sc's thresholds against r and sets the verdict: fail when
 // a threshold fails, when the oracle found any violation (unless the
-// scenario allows them), when the run was interrupted, when the audit could
-// not read every account, or when a shard failed. A result of several
-// shards is judged as a whole: a shard missing from it fails it too.
+// scenario allows them), when the audit could not read every account, when
+// a shard failed, when the target was unreachable at the end, or when the
+// drill tested nothing (hollow). A drill that was interrupted has its
+// thresholds not measured and the verdict interrupted, unless it had
+// already found violations: those fail it. A result of several shards is
+// judged as a whole: a shard missing from it fails it too.
 func Judge(r *Result, sc *scenarios.Scenario) { judge(r, sc, len(r.Shards) > 1) }
 
 // judge is Judge; whole says r stands for the whole run (a merge), so that
@@ -400,6 +430,11 @@ func judge(r *Result, sc *scenarios.Scenario, whole bool) {
 		}
 		v, ok := metricValue(doc, t.Metric)
 		switch {
+		case r.Interrupted:
+			tr.Note = "not measured: the drill was interrupted"
+			if ok {
+				tr.Value = &v
+			}
 		case docErr != nil: // cannot happen to a result herd wrote; never a pass
 			tr.Pass, tr.Note = false, "the result cannot be read: "+docErr.Error()
 		case ok:
@@ -414,26 +449,86 @@ func judge(r *Result, sc *scenarios.Scenario, whole bool) {
 		default:
 			tr.Pass, tr.Note = true, "no data"
 		}
-		if !tr.Pass {
+		switch {
+		case r.Interrupted:
+			tr.Status = ThresholdNotMeasured
+		case tr.Pass:
+			tr.Status = ThresholdPass
+		default:
+			tr.Status = ThresholdFail
 			r.Reasons = append(r.Reasons, "threshold failed: "+t.Expr)
 		}
 		r.Thresholds = append(r.Thresholds, tr)
 	}
-	if r.Violations.Total > 0 && !sc.AllowViolations {
+	violations := r.Violations.Total > 0 && !sc.AllowViolations
+	if violations {
 		r.Reasons = append(r.Reasons, reasonViolations)
 	}
 	if r.Interrupted {
 		r.Reasons = append(r.Reasons, reasonInterrupted)
 	}
-	if why := auditReason(r.Audit); why != "" {
+	if why := unreachableReason(r.Target.Unreachable); why != "" {
 		r.Reasons = append(r.Reasons, why)
+	}
+	if !r.Interrupted {
+		if why := auditReason(r.Audit); why != "" {
+			r.Reasons = append(r.Reasons, why)
+		}
+		r.Reasons = append(r.Reasons, hollowReasons(r, sc)...)
 	}
 	r.Reasons = append(r.Reasons, shardReasons(r.Shards, whole)...)
 	sort.Strings(r.Reasons)
-	r.Verdict = Pass
-	if len(r.Reasons) > 0 {
+	switch {
+	case r.Interrupted && !violations:
+		r.Verdict = Interrupted
+	case len(r.Reasons) > 0:
 		r.Verdict = Fail
+	default:
+		r.Verdict = Pass
 	}
+}
+
+// hollowOf picks the hollow-drill reasons out of a verdict's reasons.
+func hollowOf(reasons []string) []string {
+	var out []string
+	for _, r := range reasons {
+		if strings.HasPrefix(r, hollowPrefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// hollowPrefix starts every reason hollowReasons gives.
+const hollowPrefix = "the drill tested "
+
+// hollowReasons say what a drill that ran to its end did not test: no
+// event acknowledged and audited, no camera through an outage and back
+// (when the scenario has one), no app check (when its app users act). A
+// hollow drill proves nothing, and must not pass.
+func hollowReasons(r *Result, sc *scenarios.Scenario) []string {
+	var out []string
+	switch {
+	case r.Events.Acked == 0:
+		out = append(out, "the drill tested nothing: no event was acknowledged")
+	case r.Audit.Accounts == r.Audit.FailedAccounts:
+		// Events were acked but no account's Events tab was read: nothing
+		// could be checked. (An audit that read empty pages did check:
+		// the acked events are lost to it.)
+		out = append(out, "the drill tested nothing: the audit read no account's events")
+	}
+	outage := false
+	for _, p := range sc.Phases {
+		outage = outage || p.Kind == scenarios.KindOutage
+	}
+	if outage && r.Recovery.Reconnected == 0 {
+		out = append(out, "the drill tested no recovery: no camera went through an outage and came back")
+	}
+	checks := r.Latency[catalog.HistList].Count + r.Latency[catalog.HistThumbnail].Count + r.Latency[catalog.HistLive].Count
+	if (sc.App.Active > 0 || sc.App.Surge > 0) && checks == 0 {
+		out = append(out, "the drill tested no app: no app user's request was answered")
+	}
+	return out
 }
 
 // MetricValue returns the value of a threshold metric in r, in the

@@ -75,8 +75,10 @@ func TestJudge(t *testing.T) {
 		return &Result{
 			Violations: Violations{Counts: map[string]int64{"cross_account": 0}},
 			Recovery:   Recovery{Affected: 10, Reconnected: 10, T99Ms: ptr(4000)},
-			Latency:    map[string]Latency{"connect": {Count: 5, P99Ms: 120}},
+			Latency:    map[string]Latency{"connect": {Count: 5, P99Ms: 120}, "list": {Count: 3}},
 			Errors:     Errors{Operations: 100, Total: 2, Rate: 0.02},
+			Events:     Events{Acked: 40},
+			Audit:      Audit{Done: true, Accounts: 10, Events: 40},
 		}
 	}
 	cases := []struct {
@@ -94,14 +96,34 @@ func TestJudge(t *testing.T) {
 		{"violation allowed", nil, true, func(r *Result) { r.Violations.Total = 1 }, Pass, 0},
 		{"never recovered", []string{"recovery.t99 < 60s"}, false, func(r *Result) { r.Recovery.T99Ms = nil }, Fail, 1},
 		{"no live data passes", []string{"live.p99 < 1s"}, false, nil, Pass, 0},
-		{"interrupted", nil, false, func(r *Result) { r.Interrupted = true }, Fail, 1},
+		// An interrupted drill measured nothing to the end: not a failure
+		// of its thresholds, unless it had found a leak already.
+		{"interrupted", []string{"recovery.t99 < 3s"}, false, func(r *Result) { r.Interrupted = true }, Interrupted, 1},
+		{"interrupted after a leak", nil, false, func(r *Result) { r.Interrupted, r.Violations.Total = true, 2 }, Fail, 2},
 		// What the audit could not read went unchecked, allowed or not.
-		{"accounts the audit could not read", nil, true, func(r *Result) { r.Audit = Audit{Done: true, Accounts: 10, FailedAccounts: 3} }, Fail, 1},
-		{"every account read", nil, false, func(r *Result) { r.Audit = Audit{Done: true, Accounts: 10} }, Pass, 0},
+		{"accounts the audit could not read", nil, true, func(r *Result) { r.Audit = Audit{Done: true, Accounts: 10, FailedAccounts: 3, Events: 40} }, Fail, 1},
+		{"every account read", nil, false, func(r *Result) { r.Audit = Audit{Done: true, Accounts: 10, Events: 40} }, Pass, 0},
+		// A drill that tested nothing proves nothing.
+		{"no event acked", nil, false, func(r *Result) { r.Events.Acked = 0 }, Fail, 1},
+		{"no account audited", nil, false, func(r *Result) { r.Audit.Accounts, r.Audit.FailedAccounts = 0, 0 }, Fail, 1},
+		{"only empty tabs audited: events lost, not hollow", nil, false, func(r *Result) { r.Audit.Events = 0 }, Pass, 0},
+		{"no camera back from the outage", nil, false, func(r *Result) { r.Recovery = Recovery{} }, Fail, 1},
+		{"no app check", nil, false, func(r *Result) { delete(r.Latency, "list") }, Fail, 1},
+		{"hollow in every way", nil, false, func(r *Result) { *r = Result{Violations: Violations{Counts: map[string]int64{}}} }, Fail, 3},
+		{"no outage, no recovery to test", nil, false, func(r *Result) { r.Recovery = Recovery{} }, Pass, 0},
+		{"target gone at the end", nil, false, func(r *Result) {
+			r.Target.Unreachable = []UnreachableSpan{{FromMs: 5000, Detail: "connection refused at the target"}}
+		}, Fail, 1},
+		{"target back before the end", nil, false, func(r *Result) {
+			r.Target.Unreachable = []UnreachableSpan{{FromMs: 5000, ToMs: ptr(9000), Detail: "connection refused at the target"}}
+		}, Pass, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			sc := scenarios.Defaults()
+			if !strings.HasPrefix(tc.name, "no outage") {
+				sc.Phases = append(sc.Phases, scenarios.Phase{Name: "outage", Kind: scenarios.KindOutage})
+			}
 			sc.AllowViolations = tc.allow
 			for _, e := range tc.thresholds {
 				sc.Thresholds = append(sc.Thresholds, mustThreshold(t, e))
@@ -116,6 +138,11 @@ func TestJudge(t *testing.T) {
 			}
 			if len(r.Thresholds) != len(tc.thresholds) {
 				t.Errorf("%d threshold results, want %d", len(r.Thresholds), len(tc.thresholds))
+			}
+			for _, th := range r.Thresholds {
+				if want := map[bool]string{true: ThresholdNotMeasured, false: map[bool]string{true: ThresholdPass, false: ThresholdFail}[th.Pass]}[r.Interrupted]; th.Status != want {
+					t.Errorf("threshold %s: status %q, want %q", th.Expr, th.Status, want)
+				}
 			}
 		})
 	}
@@ -174,7 +201,7 @@ func TestBuildAndSummary(t *testing.T) {
 	if err := WriteSummary(&sum, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"VERDICT  FAIL", "cross_account viewer acct-0000001, owner acct-0000000", "+2.5s after the outage ended", "FAIL violations.cross_account == 0", "emfile: herd ran out"} {
+	for _, want := range []string{"VERDICT  FAIL", "cross_account viewer acct-0000001, owner acct-0000000", "+2.5s after the outage ended", "FAIL violations.cross_account == 0", "herd ran out of file descriptors"} {
 		if !strings.Contains(sum.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, sum.String())
 		}
@@ -238,8 +265,26 @@ func TestCurveCarriesLatencyAndViolationsOverTime(t *testing.T) {
 	}
 }
 
+// leastResult is the least a result holds, as herd wrote them before it
+// kept time series.
+const leastResult = `"scenario":"aws-outage","seed":1,"cameras":10,"started":"2026-01-01T00:00:00Z","ended":"2026-01-01T00:01:00Z",` +
+	`"verdict":"pass","reasons":[],"thresholds":[],"violations":{"total":0,"counts":{}},"events":{"acked":5},` +
+	`"recovery":{"affected":10},"errors":{"operations":20},"audit":{"accounts":4},"shards":[]`
+
+func TestReadJSONRefusesAHollowResult(t *testing.T) {
+	for _, doc := range []string{`{"schema":"herd.result/v1"}`, `{"schema":"herd.result/v1",` + strings.Replace(leastResult, `"verdict":"pass",`, "", 1) + `}`} {
+		_, err := ReadJSON(strings.NewReader(doc))
+		if err == nil || !strings.Contains(err.Error(), "verdict") {
+			t.Errorf("ReadJSON(%.60s…) = %v, want it refused, naming the missing verdict", doc, err)
+		}
+	}
+	if _, err := ReadJSON(strings.NewReader(`{"schema":"herd.result/v1",` + strings.Replace(leastResult, `"pass"`, `"maybe"`, 1) + `}`)); err == nil {
+		t.Error("a verdict that is none of herd's was read")
+	}
+}
+
 func TestReadJSONAcceptsResultsWithoutTheTimeSeries(t *testing.T) {
-	old := `{"schema":"herd.result/v1","curve":{"start":"2026-01-01T00:00:00Z","step_ms":100,"connected":[1],"connects":[1],"errors":[0]}}`
+	old := `{"schema":"herd.result/v1",` + leastResult + `,"curve":{"start":"2026-01-01T00:00:00Z","step_ms":100,"connected":[1],"connects":[1],"errors":[0]}}`
 	r, err := ReadJSON(strings.NewReader(old))
 	if err != nil {
 		t.Fatal(err)

@@ -108,6 +108,9 @@ func msOrDash(v *float64) string {
 func WriteCapacitySummary(w io.Writer, c *Capacity) error {
 	p := &printer{w: w}
 	p.f("herd capacity %s (seed %d)\n\n", c.Scenario, c.Seed)
+	if leak := c.LeakSentence(); leak != "" {
+		p.f("LEAK  %s\n\n", leak)
+	}
 	p.f("%10s  %-7s %9s %9s %12s %10s %8s %10s %12s\n", "cameras", "verdict", "T99", "T100", "connect p99", "ack p99", "errors", "violations", "events/s")
 	for _, pt := range c.Points {
 		p.f("%10d  %-7s %9s %9s %10.0fms %8.0fms %7.2f%% %10d %12.0f\n", pt.Cameras, pt.Verdict, msOrDash(pt.RecoveryT99Ms), msOrDash(pt.RecoveryT100Ms),

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/herd-drill/herd/catalog"
 	"github.com/herd-drill/herd/sim/oracle"
 )
@@ -19,17 +21,40 @@ func WriteJSON(w io.Writer, r *Result) error {
 	return enc.Encode(r)
 }
 
-// ReadJSON reads a Result and checks its schema.
+// ReadJSON reads a Result and checks its schema, and that it holds what a
+// verdict needs: a hollow document is not a result that passed.
 func ReadJSON(rd io.Reader) (*Result, error) {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, err
+	}
 	var r Result
-	if err := json.NewDecoder(rd).Decode(&r); err != nil {
+	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("not a herd result: %w", err)
 	}
 	if r.Schema != Schema {
 		return nil, fmt.Errorf("schema %q is not %q", r.Schema, Schema)
 	}
+	var missing []string
+	for _, field := range required {
+		if v := gjson.GetBytes(data, field); !v.Exists() || v.Type == gjson.Null || (v.Type == gjson.String && v.Str == "") {
+			missing = append(missing, field)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the result lacks %s, which a verdict needs", strings.Join(missing, ", "))
+	}
+	switch r.Verdict {
+	case Pass, Fail, Interrupted, Error:
+	default:
+		return nil, fmt.Errorf("verdict %q is none of pass, fail, interrupted, error", r.Verdict)
+	}
 	return &r, nil
 }
+
+// required are the fields of herd.result/v1 that a verdict rests on.
+var required = []string{"scenario", "seed", "cameras", "started", "ended", "verdict", "reasons", "thresholds",
+	"violations.total", "violations.counts", "events.acked", "recovery.affected", "errors.operations", "audit.accounts", "shards"}
 
 // WriteSummary writes the human summary of r: the verdict first, then
 // violations with evidence, recovery, latency, events and errors.
@@ -44,7 +69,15 @@ func WriteSummary(w io.Writer, r *Result) error {
 		where += " (built-in target, faults: " + faults + ")"
 	}
 	p.f("herd drill %s: %d cameras in %d accounts, seed %d, policy %s\n", r.Scenario, r.Cameras, r.Accounts, r.Seed, r.Policy)
-	p.f("target %s, %s\n\n", where, (time.Duration(r.DurationMs) * time.Millisecond).Round(100*time.Millisecond))
+	p.f("target %s, %s\n", where, (time.Duration(r.DurationMs) * time.Millisecond).Round(100*time.Millisecond))
+	for _, u := range r.Target.Unreachable {
+		to := "the end"
+		if u.ToMs != nil {
+			to = fmt.Sprintf("+%.1fs", *u.ToMs/1000)
+		}
+		p.f("  ! the target answered nothing from +%.1fs to %s (%s)\n", u.FromMs/1000, to, u.Detail)
+	}
+	p.f("\n")
 
 	verdict := strings.ToUpper(r.Verdict)
 	if r.Interrupted {
@@ -58,6 +91,7 @@ func WriteSummary(w io.Writer, r *Result) error {
 		p.f("  ! herd itself was the bottleneck (%s): these figures describe herd, not the target\n", r.Generator.Evidence)
 	}
 
+	p.f("\nExposure    %s\n", r.Exposure.Sentence())
 	p.f("\nViolations  %d", r.Violations.Total)
 	classes := make([]string, 0, len(r.Violations.Counts))
 	for c := range r.Violations.Counts {
@@ -68,13 +102,17 @@ func WriteSummary(w io.Writer, r *Result) error {
 		p.f("  %s=%d", c, r.Violations.Counts[c])
 	}
 	p.f("\n")
+	// In time, so that a cause (a welcome naming another device) is read
+	// before its consequences (that device's events in a stranger's tab).
 	shown := map[oracle.Class]int{}
+	var listed []oracle.Evidence
 	for _, e := range r.Violations.Evidence {
 		if shown[e.Class] == evidencePerClass {
 			continue
 		}
 		shown[e.Class]++
-		p.f("  %-13s viewer %s, owner %s, device %s", e.Class, dash(e.Viewer), dash(e.Owner), dash(e.Device))
+		listed = append(listed, e)
+		p.f("  #%-3d %-13s viewer %s, owner %s, device %s", len(listed), e.Class, dash(e.Viewer), dash(e.Owner), dash(e.Device))
 		if e.Event != "" {
 			p.f(", event %s", e.Event)
 		}
@@ -82,7 +120,10 @@ func WriteSummary(w io.Writer, r *Result) error {
 		if e.SinceOutageEndS != nil {
 			p.f(", %+.1fs after the outage ended", *e.SinceOutageEndS)
 		}
-		p.f("\n  %-13s %s\n", "", e.Detail)
+		if link := relatedTo(listed[:len(listed)-1], e); link != "" {
+			p.f(" (%s)", link)
+		}
+		p.f("\n  %-18s %s\n", "", e.Detail)
 	}
 	if n := len(r.Violations.Evidence) - sum(shown); n > 0 {
 		p.f("  … %d more evidence records in the JSON result\n", n)
@@ -132,14 +173,25 @@ func WriteSummary(w io.Writer, r *Result) error {
 		}
 	}
 	sort.Strings(names)
-	for _, c := range names {
-		p.f("  %s=%d", c, r.Errors.ByClass[c])
-	}
 	p.f("\n")
 	for _, c := range names {
-		if rem, ok := r.Errors.Remedies[c]; ok {
-			p.f("  %s: %s\n", c, rem)
+		ec, _ := catalog.LookupError(c)
+		meaning := ec.Meaning
+		if meaning == "" {
+			meaning = "a class of a newer herd"
 		}
+		if codes := r.Errors.HTTPOtherCodes; c == "http_other" && len(codes) > 0 {
+			meaning += ": " + codeList(codes)
+		}
+		kind := "error"
+		if ec.Shed {
+			kind = "shed"
+		}
+		p.f("  %-13s %8d  %s: %s", c, r.Errors.ByClass[c], kind, meaning)
+		if rem, ok := r.Errors.Remedies[c]; ok {
+			p.f("; %s", rem)
+		}
+		p.f("\n")
 	}
 	g := r.Generator
 	p.f("herd        %d %s, CPU %.0f%% of the machine, peak RSS %.0f MB (%.1f KB per camera), schedule lag p99 %.0f ms, peak open files %d of %d\n",
@@ -229,6 +281,22 @@ func formatValue(v float64, unit string) string {
 		return fmt.Sprintf("%.2f%%", 100*v)
 	}
 	return fmt.Sprintf("%g", v)
+}
+
+// relatedTo links e to the first of earlier records that shares its
+// device or one of its accounts: "same device as #2".
+func relatedTo(earlier []oracle.Evidence, e oracle.Evidence) string {
+	for i, o := range earlier {
+		switch {
+		case e.Device != "" && o.Device == e.Device:
+			return fmt.Sprintf("same device as #%d", i+1)
+		case e.Owner != "" && (o.Owner == e.Owner || o.Viewer == e.Owner):
+			return fmt.Sprintf("same account as #%d", i+1)
+		case e.Viewer != "" && (o.Viewer == e.Viewer || o.Owner == e.Viewer):
+			return fmt.Sprintf("same account as #%d", i+1)
+		}
+	}
+	return ""
 }
 
 func plural(n int, one, many string) string {

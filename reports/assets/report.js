@@ -107,14 +107,26 @@
 
     make("chart-rates", "Connects and errors per second", [
       { label: "connects/s", stroke: colors.connects, width: 1.5, value: function (u, v) { return num(v); } },
-      { label: "errors/s (shed included)", stroke: colors.errors, width: 1.5, value: function (u, v) { return num(v); } }
+      { label: "errors/s (load shedding not counted)", stroke: colors.errors, width: 1.5, value: function (u, v) { return num(v); } }
     ], [d.x, perSecond(d.connects), perSecond(d.errors)], { yLabel: "per second" });
 
     if (d.violations) {
       var stepped = uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined;
-      make("chart-violations", "Violations found (cumulative)", [
-        { label: "violations", stroke: colors.violations, width: 2, paths: stepped, value: function (u, v) { return num(v); } }
-      ], [d.x, cumulative(d.violations)], { yLabel: "violations" });
+      var byClass = d.violationsByClass || [];
+      if (byClass.length > 0) {
+        // Exposure over time: one line per class, so that the first leak
+        // and what followed it stand apart.
+        var palette = ["#7f1d1d", "#c2410c", "#a16207", "#4d7c0f", "#0e7490", "#6d28d9", "#be185d", "#334155"];
+        var series = byClass.map(function (c, i) {
+          return { label: c.class, stroke: palette[i % palette.length], width: 2, paths: stepped, value: function (u, v) { return num(v); } };
+        });
+        make("chart-violations", "Violations found by class (cumulative)", series,
+          [d.x].concat(byClass.map(function (c) { return cumulative(c.values); })), { yLabel: "violations" });
+      } else {
+        make("chart-violations", "Violations found (cumulative)", [
+          { label: "violations", stroke: colors.violations, width: 2, paths: stepped, value: function (u, v) { return num(v); } }
+        ], [d.x, cumulative(d.violations)], { yLabel: "violations" });
+      }
     }
   }
 
