@@ -45,6 +45,9 @@ type Run struct {
 	Log func(format string, args ...any)
 	// Version is herd's, recorded in the result.
 	Version string
+	// Evidence, when set, is a JSON Lines file that gets every evidence
+	// record the drill finds, in the order found.
+	Evidence string
 }
 
 // Builtin is the reference target a drill starts for itself.
@@ -75,22 +78,32 @@ func (r Run) Do(ctx context.Context) (*reports.Result, error) {
 		}
 	}
 	info.URLs = d.Target.Cells
+	started := time.Now()
 	if r.Provision {
 		r.logf("provisioning %d cameras in %d accounts (seed %d, run %s) at %s", d.Segment.Cameras(d.Layout), len(d.Segment.Accounts(d.Layout)),
 			d.Scenario.Fleet.Seed, d.Layout.Namespace(), strings.Join(d.Target.Cells, ","))
 		if err := sim.Provision(ctx, d); err != nil {
-			return nil, err
+			return failed(ctx, d, info, r.Version, started, err)
 		}
 	}
 	if err := sim.Preflight(ctx, d); err != nil {
-		return nil, err
+		return failed(ctx, d, info, r.Version, started, err)
 	}
 	sc := d.Scenario
 	r.logf("drill %s: %s of phases, policy %s", sc.Name, sc.Total().Round(time.Second), sc.Reconnect.Policy)
 	if r.Processes.Workers > 1 {
 		return r.workers(ctx, d, info)
 	}
-	return runHere(ctx, d, info, r.Version, outputs{progress: r.Progress, latency: r.Latency, planEnd: r.PlanEnd})
+	return runHere(ctx, d, info, r.Version, outputs{progress: r.Progress, latency: r.Latency, planEnd: r.PlanEnd, evidence: r.Evidence})
+}
+
+// failed is a drill that could not run: its result (verdict error) and
+// why; an interrupt is only an interrupt.
+func failed(ctx context.Context, d sim.Drill, info reports.TargetInfo, version string, started time.Time, err error) (*reports.Result, error) {
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	return reports.Failed(d, info, version, started, err), err
 }
 
 func (r Run) logf(format string, args ...any) {
@@ -104,6 +117,7 @@ type outputs struct {
 	progress func(live.Status)
 	latency  bool
 	planEnd  func()
+	evidence string // a JSON Lines file of every evidence record
 }
 
 // runHere runs drill d in this process — a whole drill, a shard, a
@@ -119,15 +133,29 @@ func runHere(ctx context.Context, d sim.Drill, info reports.TargetInfo, version 
 	if o.planEnd != nil {
 		opts = append(opts, sim.WithPlanEnd(o.planEnd))
 	}
+	var ef *reports.EvidenceFile
+	if o.evidence != "" {
+		var err error
+		if ef, err = reports.CreateEvidence(o.evidence); err != nil {
+			return nil, err
+		}
+		opts = append(opts, sim.WithEvidence(ef.Add))
+	}
 	fleet, err := sim.New(d, opts...)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		var out *sim.Outcome
+		if out, err = fleet.Run(ctx); err == nil {
+			res := reports.Build(d.Scenario, out, info, version)
+			if ef != nil {
+				_, err = ef.Close()
+			}
+			return res, err
+		}
 	}
-	out, err := fleet.Run(ctx)
-	if err != nil {
-		return nil, err
+	if ef != nil {
+		ef.Close() // what was found is kept
 	}
-	return reports.Build(d.Scenario, out, info, version), nil
+	return nil, err
 }
 
 // cellLookupTimeout is the registry look-up time-out of the cells a drill

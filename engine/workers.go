@@ -23,8 +23,9 @@ var WorkerArgs = []string{"worker"}
 // workerExtra is what a worker is told besides its drill.
 type workerExtra struct {
 	TargetInfo reports.TargetInfo `json:"target_info"`
-	Out        string             `json:"out"`     // where it writes its result
-	Latency    bool               `json:"latency"` // latency buckets in each status (for Prometheus)
+	Out        string             `json:"out"`      // where it writes its result
+	Evidence   string             `json:"evidence"` // where it writes every evidence record, when asked
+	Latency    bool               `json:"latency"`  // latency buckets in each status (for Prometheus)
 	Version    string             `json:"version"`
 }
 
@@ -42,14 +43,25 @@ func (r Run) workers(ctx context.Context, d sim.Drill, info reports.TargetInfo) 
 		return nil, fmt.Errorf("the parts directory: %w", err)
 	}
 	n := r.Processes.Workers
+	var evidence []string // the workers' evidence files
 	outcomes, err := sim.RunWorkers(ctx, d, sim.Workers{
 		N: n, Args: WorkerArgs, Env: sim.WorkerEnv(), Status: r.Progress, Log: r.Log,
 		Extra: func(i int) any {
-			return workerExtra{TargetInfo: info, Out: filepath.Join(dir, fmt.Sprintf("shard-%03d.json", i)), Latency: r.Latency, Version: r.Version}
+			x := workerExtra{TargetInfo: info, Out: filepath.Join(dir, fmt.Sprintf("shard-%03d.json", i)), Latency: r.Latency, Version: r.Version}
+			if r.Evidence != "" {
+				x.Evidence = filepath.Join(dir, fmt.Sprintf("evidence-%03d.jsonl", i))
+				evidence = append(evidence, x.Evidence)
+			}
+			return x
 		},
 	})
 	if err != nil {
 		return nil, err
+	}
+	if r.Evidence != "" {
+		if _, err := reports.MergeEvidence(r.Evidence, evidence); err != nil {
+			return nil, fmt.Errorf("--evidence: %w", err)
+		}
 	}
 	var in []reports.Input
 	var failed []reports.ShardInfo
@@ -86,7 +98,7 @@ func ServeWorker(ctx context.Context, stdin io.Reader) error {
 		if err := json.Unmarshal(in.Extra, &extra); err != nil {
 			return nil, err
 		}
-		res, err := runHere(ctx, in.Drill, extra.TargetInfo, extra.Version, outputs{progress: status, latency: extra.Latency})
+		res, err := runHere(ctx, in.Drill, extra.TargetInfo, extra.Version, outputs{progress: status, latency: extra.Latency, evidence: extra.Evidence})
 		if err != nil {
 			return nil, err
 		}

@@ -154,5 +154,8 @@ func runCapacity(c *cobra.Command, name string, fl *capacityFlags) error {
 	if err != nil {
 		return exitcode.With(exitcode.Interrupted, nil)
 	}
+	if len(capy.Leaks()) > 0 {
+		return exitcode.With(exitcode.Failed, nil) // the summary says it first
+	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -59,13 +58,7 @@ cameras and apps present what you provisioned.`,
 			if err != nil {
 				return usagef(c, fmt.Errorf("--cameras: %w", err))
 			}
-			write := func(w io.Writer) error {
-				bw := bufio.NewWriterSize(w, 256<<10)
-				if err := l.Export(bw, nil); err != nil {
-					return err
-				}
-				return bw.Flush()
-			}
+			write := func(w io.Writer) error { return l.Export(w, nil) }
 			if out == "" {
 				return write(c.OutOrStdout())
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/herd-drill/herd/internal/k8s"
 	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim"
 	"github.com/herd-drill/herd/sim/oracle"
 )
 
@@ -25,10 +25,6 @@ const (
 	DefaultK8sCPU        = "1"
 	DefaultK8sMemory     = "1Gi"
 )
-
-// k8sStartSlack is how far ahead the start instant must be before
-// herd k8s warns that pods may not be running by then.
-const k8sStartSlack = 30 * time.Second
 
 type k8sFlags struct {
 	k8s.Drill
@@ -131,7 +127,7 @@ func (fl *k8sFlags) startInstant(now time.Time) (time.Time, error) {
 	if fl.startAt == "" {
 		return now.Add(fl.startDelay).UTC().Truncate(time.Second), nil
 	}
-	t, err := parseInstant(fl.startAt)
+	t, err := sim.ParseInstant(fl.startAt)
 	return t.UTC(), err
 }
 
@@ -151,32 +147,20 @@ func writeK8s(c *cobra.Command, name string, fl *k8sFlags, now time.Time) error 
 	if err != nil {
 		return invalidScenario(c, name, err)
 	}
-	src, err := sc.Text()
-	if err != nil {
-		return err
-	}
-	d.ScenarioSource = string(src)
-	var set []string // the flags of every shard that herd k8s sets itself
-	o := scenarios.Override{TimeScale: 1}
+	var cameras *int
+	var seed *uint64
 	if c.Flags().Changed("cameras") {
-		o.Cameras = &fl.cameras
-		set = append(set, "--cameras", strconv.Itoa(fl.cameras))
+		cameras = &fl.cameras
 	}
 	if c.Flags().Changed("seed") {
-		o.Seed = &fl.seed
-		set = append(set, "--seed", strconv.FormatUint(fl.seed, 10))
+		seed = &fl.seed
 	}
-	d.RunArgs = append(set, fl.RunArgs...)
-	if sc, err = sc.With(o); err != nil {
+	if _, err := d.SetScenario(sc, cameras, seed); err != nil {
 		return usagef(c, err)
-	}
-	if d.Shards > sc.Fleet.Cameras {
-		return usagef(c, fmt.Errorf("--shards %d is more than the fleet's %d cameras: every shard needs at least one", d.Shards, sc.Fleet.Cameras))
 	}
 	if d.Start, err = fl.startInstant(now); err != nil {
 		return usagef(c, err)
 	}
-	d.ScenarioName, d.Cameras = sc.Name, sc.Fleet.Cameras
 	if d.KeySecret == "" {
 		key, err := oracle.NewKey()
 		if err != nil {
@@ -188,13 +172,8 @@ func writeK8s(c *cobra.Command, name string, fl *k8sFlags, now time.Time) error 
 	if err := d.Write(c.OutOrStdout()); err != nil {
 		return err
 	}
-	stderr := c.ErrOrStderr()
-	if until := d.Start.Sub(now); until < k8sStartSlack {
-		fmt.Fprintf(stderr, "herd: warning: the shards start at %s, %s from now: pods not running by then start late; use a later --start-at or a longer --start-delay\n",
-			d.Start.Format(time.RFC3339), until.Round(time.Second))
-	}
-	if d.AdminToken != "" {
-		fmt.Fprintf(stderr, "herd: the manifest holds the admin token in Secret %s-admin: keep it out of version control, or use --admin-token-secret\n", d.Name)
+	for _, w := range d.Warnings(now) {
+		logf(c.ErrOrStderr(), false, "%s", w)
 	}
 	return nil
 }

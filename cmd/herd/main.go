@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/herd-drill/herd/internal/exitcode"
@@ -26,10 +27,24 @@ func main() {
 	os.Exit(code)
 }
 
-// signalContext is cancelled by SIGINT or SIGTERM.
+// signalContext is cancelled by SIGINT or SIGTERM, and remembers which.
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			stoppedBy.Store(s.(syscall.Signal))
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
 }
+
+// stoppedBy is the signal that stopped herd, if one did.
+var stoppedBy atomic.Value
 
 // run executes one herd command line and returns its exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -47,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if code == exitcode.OK {
 		code = exitcode.Runtime
+	}
+	if sig, _ := stoppedBy.Load().(syscall.Signal); code == exitcode.Interrupted && sig == syscall.SIGTERM {
+		code = exitcode.Terminated
 	}
 	return code
 }

@@ -50,7 +50,9 @@ is named in its reasons. Exit codes as herd run: 0 pass, 3 fail, 2 bad input.`,
 			if err != nil {
 				return exitcode.With(exitcode.Usage, err)
 			}
-			err = finish(c, res, out, &rf)
+			files := rf.files()
+			files.JSON = out
+			err = finish(c, res, files)
 			if exitcode.Of(err) == exitcode.Interrupted {
 				// Shards that were interrupted make a failed merge, not an
 				// interrupted one: this command was not.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -14,18 +12,20 @@ func init() { subcommands = append(subcommands, newReportCmd) }
 // reportFlags are the report files a command writes from a Result; herd
 // report has them, and herd run can take the same flags.
 type reportFlags struct {
-	html  string // one self-contained HTML page
-	junit string // JUnit XML for CI test reporters
-	hgrm  string // a directory: NAME.hgrm per latency histogram
+	html     string // one self-contained HTML page
+	junit    string // JUnit XML for CI test reporters
+	hgrm     string // a directory: NAME.hgrm per latency histogram
+	evidence string // JSON Lines of the evidence records
 }
 
 // files are the report files rf asks for.
 func (rf *reportFlags) files() reports.Files {
-	return reports.Files{HTML: rf.html, JUnit: rf.junit, HGRM: rf.hgrm}
+	return reports.Files{HTML: rf.html, JUnit: rf.junit, HGRM: rf.hgrm, Evidence: rf.evidence}
 }
 
-// addReportFlags adds --html, --junit and --hgrm to fs.
+// addReportFlags adds --html, --junit, --hgrm and --evidence to fs.
 func addReportFlags(fs *pflag.FlagSet, rf *reportFlags) {
+	fs.StringVar(&rf.evidence, "evidence", "", "write the evidence records as JSON Lines here (herd run: every record, in the order found; from a result: those it kept)")
 	fs.StringVar(&rf.html, "html", "", "write the HTML report here: one self-contained page (charts, evidence, scenario) that fetches nothing")
 	fs.StringVar(&rf.junit, "junit", "", "write JUnit XML here, for CI test reporters: a test case per threshold and per violation class")
 	fs.StringVar(&rf.hgrm, "hgrm", "", "write each latency histogram into this directory as NAME.hgrm (HdrHistogram percentile text, in ms; created if absent)")
@@ -54,6 +54,9 @@ whatever the drill's verdict: the verdict's exit code is herd run's.`,
   herd report result.json --junit junit.xml --hgrm hgrm/`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := rf.files().Check(); err != nil {
+				return usagef(c, err)
+			}
 			r, err := reports.ReadFile(args[0])
 			if err != nil {
 				return usagef(c, err)
@@ -64,14 +67,7 @@ whatever the drill's verdict: the verdict's exit code is herd run's.`,
 			if err := reports.WriteFiles(r, rf.files()); err != nil {
 				return err
 			}
-			for _, f := range []struct{ path, what string }{{rf.html, "HTML report"}, {rf.junit, "JUnit report"}} {
-				if f.path != "" {
-					fmt.Fprintf(c.ErrOrStderr(), "herd: wrote the %s to %s\n", f.what, f.path)
-				}
-			}
-			if rf.hgrm != "" {
-				fmt.Fprintf(c.ErrOrStderr(), "herd: wrote %d .hgrm histograms to %s\n", len(r.Latency), rf.hgrm)
-			}
+			rf.files().Wrote(c.ErrOrStderr(), r)
 			return nil
 		},
 	}

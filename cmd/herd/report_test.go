@@ -87,15 +87,16 @@ func TestReportWriteErrorsNameTheFileAndTheRemedy(t *testing.T) {
 	dir := t.TempDir()
 	html := filepath.Join(dir, "no-such-dir", "report.html")
 	junit := filepath.Join(dir, "junit.xml")
+	// Checked before anything is written: a usage error naming the flag.
 	code, _, stderr := herd(t, context.Background(), "report", goldenResult, "--html", html, "--junit", junit)
-	if code != exitcode.Runtime {
-		t.Fatalf("exit %d, want 1", code)
+	if code != exitcode.Usage {
+		t.Fatalf("exit %d, want 2", code)
 	}
-	if !strings.Contains(stderr, html) || !strings.Contains(stderr, "check that its directory exists") {
-		t.Errorf("stderr %q does not name %s and the remedy", stderr, html)
+	if !strings.Contains(stderr, "--html "+html) || !strings.Contains(stderr, "create its directory") {
+		t.Errorf("stderr %q does not name --html %s and the remedy", stderr, html)
 	}
-	if _, err := os.Stat(junit); err != nil {
-		t.Errorf("the JUnit report was not written although only the HTML failed: %v", err)
+	if _, err := os.Stat(junit); err == nil {
+		t.Error("the JUnit report was written although the paths were refused")
 	}
 }
 

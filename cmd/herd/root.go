@@ -33,6 +33,7 @@ own devices produced, and that nothing acknowledged is lost.`,
 		root.AddCommand(add())
 	}
 	usageArgs(root)
+	completions(root)
 	return root
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/herd-drill/herd/engine"
+	"github.com/herd-drill/herd/internal/atomicfile"
 	"github.com/herd-drill/herd/internal/exitcode"
 	"github.com/herd-drill/herd/internal/live"
 	"github.com/herd-drill/herd/internal/procs"
@@ -161,6 +162,9 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		return err
 	}
 	embedded := fl.target == ""
+	if fl.workers < 0 || fl.cells < 0 {
+		return usagef(c, fmt.Errorf("--workers %d, --cells %d: want 0 (as many as needed) or more", fl.workers, fl.cells))
+	}
 	if err := checkTargetFlags(c, fl, embedded); err != nil {
 		return err
 	}
@@ -169,11 +173,22 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		return usagef(c, fmt.Errorf("--cameras: %w", err))
 	}
 	d.RampRate, d.MaxDialing = fl.rampRate, fl.maxDialing
-	if err := shardOf(c, fl, embedded, &d); err != nil {
-		return err
-	}
 	log := func(format string, args ...any) { logf(c.ErrOrStderr(), fl.quiet, format, args...) }
-	r := engine.Run{Drill: d, Provision: fl.provision, Parts: fl.parts, Latency: fl.metricsListen != "", Log: log, Version: herdVersion(),
+	sh := sim.Sharding{Shard: fl.shard, Shards: fl.shards, Index: os.Getenv("JOB_COMPLETION_INDEX"), StartAt: fl.startAt, Embedded: embedded, Keyed: fl.keyFile != ""}
+	if warning, err := sh.Apply(&d, time.Now()); err != nil {
+		return usagef(c, err)
+	} else if warning != "" {
+		log("%s", warning)
+	}
+	files := fl.reports.files()
+	files.JSON = fl.out
+	if err := files.Check(); err != nil {
+		return usagef(c, err)
+	}
+	if err := atomicfile.CheckDir(fl.parts); fl.parts != "" && err != nil {
+		return usagef(c, fmt.Errorf("--parts %s: cannot write there: %w", fl.parts, err))
+	}
+	r := engine.Run{Drill: d, Provision: fl.provision, Parts: fl.parts, Latency: fl.metricsListen != "", Log: log, Version: herdVersion(), Evidence: fl.reports.evidence,
 		PlanEnd: engine.HeapProfile(fl.memProfile, func(format string, args ...any) { logf(c.ErrOrStderr(), false, format, args...) })}
 	budget, err := procs.FileBudget()
 	if err != nil {
@@ -208,10 +223,14 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	}
 	r.Progress = lv.Update
 	res, err := r.Do(ctx)
-	if err != nil {
+	if res == nil {
 		return interruptedOr(ctx, err)
 	}
-	return finish(c, res, fl.out, &fl.reports)
+	files.Evidence = "" // the drill wrote every record there itself
+	if ferr := finish(c, res, files); err == nil {
+		return ferr
+	}
+	return err // a drill that did not run: its result says why, and so does the exit status
 }
 
 // checkTargetFlags refuses flags that do not go with the target asked for.
@@ -229,56 +248,11 @@ func checkTargetFlags(c *cobra.Command, fl *runFlags, embedded bool) error {
 	return nil
 }
 
-// shardOf sets d's segment and start from --shard, --shards and
-// --start-at.
-func shardOf(c *cobra.Command, fl *runFlags, embedded bool, d *sim.Drill) error {
-	switch {
-	case fl.shard != "" && fl.shards != 0:
-		return usagef(c, errors.New("give --shard I/N or --shards N, not both"))
-	case fl.shard != "":
-		if err := d.Segment.UnmarshalText([]byte(fl.shard)); err != nil {
-			return usagef(c, fmt.Errorf("--shard: %w", err))
-		}
-	case fl.shards != 0:
-		var err error
-		if d.Segment, err = sim.IndexedSegment(os.Getenv("JOB_COMPLETION_INDEX"), fl.shards); err != nil {
-			return usagef(c, err)
-		}
-	}
-	if !d.Segment.IsWhole() {
-		if embedded {
-			return usagef(c, errors.New("--shard needs --target: the shards of a run must drill one target (start one with 'herd target')"))
-		}
-		if fl.keyFile == "" {
-			return usagef(c, errors.New("--shard needs --key-file: every shard must seal and check provenance with one key (make one with 'herd key > key.hex')"))
-		}
-	}
-	if fl.startAt != "" {
-		t, err := parseInstant(fl.startAt)
-		if err != nil {
-			return usagef(c, err)
-		}
-		if late := time.Since(t); late > 0 {
-			return usagef(c, fmt.Errorf("--start-at %s is %s in the past: the shards would not start together; give a later instant", fl.startAt, late.Round(time.Second)))
-		}
-		d.Start = t
-	} else if !d.Segment.IsWhole() {
-		logf(c.ErrOrStderr(), fl.quiet, "warning: --shard without --start-at starts now; other shards will not be simultaneous")
-	}
-	return nil
-}
-
-// finish writes the result (even a partial one) and maps the verdict to
-// the exit code.
-func finish(c *cobra.Command, res *reports.Result, outPath string, rf *reportFlags) error {
-	files := rf.files()
-	files.JSON = outPath
-	werr := reports.WriteFiles(res, files)
-	if err := reports.WriteSummary(c.OutOrStdout(), res); err != nil {
+// finish writes the result (even a partial one), its reports and its
+// summary (reports.Deliver), and maps the verdict to the exit code.
+func finish(c *cobra.Command, res *reports.Result, files reports.Files) error {
+	if err := reports.Deliver(c.OutOrStdout(), res, files); err != nil {
 		return err
-	}
-	if werr != nil {
-		return werr
 	}
 	switch {
 	case res.Interrupted:
@@ -287,15 +261,6 @@ func finish(c *cobra.Command, res *reports.Result, outPath string, rf *reportFla
 		return exitcode.With(exitcode.Failed, nil)
 	}
 	return nil
-}
-
-// parseInstant reads --start-at.
-func parseInstant(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return t, fmt.Errorf("--start-at %q is not an RFC 3339 instant such as 2026-12-01T10:00:00Z", s)
-	}
-	return t, nil
 }
 
 func interruptedOr(ctx context.Context, err error) error {

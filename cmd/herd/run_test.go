@@ -98,7 +98,7 @@ func TestRunInterruptedWritesPartialResult(t *testing.T) {
 		t.Fatalf("exit %d, want 130\n%s\n%s", code, stdout, stderr)
 	}
 	r := readResult(t, out)
-	if !r.Interrupted || r.Verdict != reports.Fail {
+	if !r.Interrupted || r.Verdict != reports.Interrupted {
 		t.Errorf("interrupted=%v verdict=%s, want a partial result marked interrupted", r.Interrupted, r.Verdict)
 	}
 	if r.Latency["connect"].Count == 0 {

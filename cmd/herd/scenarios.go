@@ -3,9 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -42,15 +40,7 @@ Without a subcommand, lists the built-in scenarios.`,
 			return usagef(c, err)
 		},
 		RunE: func(c *cobra.Command, _ []string) error {
-			w := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
-			for _, b := range scenarios.Builtins() {
-				desc := b.Description
-				if b.Name == scenarios.Default {
-					desc += " (default)"
-				}
-				fmt.Fprintf(w, "%s\t%s\n", b.Name, desc)
-			}
-			return w.Flush()
+			return scenarios.WriteList(c.OutOrStdout())
 		},
 	}
 	c.AddCommand(newScenariosShowCmd(), newScenariosValidateCmd(), newScenariosMetricsCmd())
@@ -90,11 +80,7 @@ filled in; NAME may then also be a scenario file.`,
 			}
 			src, ok := scenarios.BuiltinSource(args[0])
 			if !ok {
-				var names []string
-				for _, b := range scenarios.Builtins() {
-					names = append(names, b.Name)
-				}
-				return usagef(c, fmt.Errorf("no built-in scenario %q; built-ins: %s (for a file, use --resolved)", args[0], strings.Join(names, ", ")))
+				return usagef(c, scenarios.NoBuiltin(args[0]))
 			}
 			_, err := c.OutOrStdout().Write(src)
 			return err
@@ -123,17 +109,17 @@ fix it. Exits 2 when any scenario is invalid, so it can guard a CI job.`,
 		RunE: func(c *cobra.Command, args []string) error {
 			invalid, problems := 0, 0
 			for _, arg := range args {
-				s, err := loadScenario(arg, c.InOrStdin())
+				s, err := scenarios.LoadArg(arg, c.InOrStdin())
 				if err != nil {
 					invalid++
-					problems += printErrors(c.ErrOrStderr(), err)
+					problems += scenarios.PrintErrors(c.ErrOrStderr(), err)
 					continue
 				}
 				fmt.Fprintf(c.OutOrStdout(), "%s: ok (%s: %d cameras, %d phases, %s)\n",
 					s.Source, s.Name, s.Fleet.Cameras, len(s.Phases), scenarios.Duration{Duration: s.Total()})
 			}
 			if invalid > 0 {
-				return exitcode.With(exitcode.Usage, fmt.Errorf("%d of %d scenarios invalid, %d %s", invalid, len(args), problems, plural(problems, "error", "errors")))
+				return exitcode.With(exitcode.Usage, fmt.Errorf("%d of %d scenarios invalid, %s", invalid, len(args), scenarios.Count(problems)))
 			}
 			return nil
 		},
@@ -143,30 +129,8 @@ fix it. Exits 2 when any scenario is invalid, so it can guard a CI job.`,
 // invalidScenario prints every problem of scenario name and is the usage
 // error that counts them.
 func invalidScenario(c *cobra.Command, name string, err error) error {
-	n := printErrors(c.ErrOrStderr(), err)
-	return exitcode.With(exitcode.Usage, fmt.Errorf("%s is invalid, %d %s", name, n, plural(n, "error", "errors")))
-}
-
-// printErrors writes each problem err holds on its own line and returns
-// how many there were.
-func printErrors(w io.Writer, err error) int {
-	errs := scenarios.Errors(err)
-	for _, e := range errs {
-		fmt.Fprintln(w, e)
-	}
-	return len(errs)
-}
-
-// loadScenario loads a file or built-in, or reads standard input for "-".
-func loadScenario(arg string, stdin io.Reader) (*scenarios.Scenario, error) {
-	if arg != "-" {
-		return scenarios.Load(arg)
-	}
-	data, err := io.ReadAll(io.LimitReader(stdin, scenarios.MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	return scenarios.Parse("<stdin>", data)
+	n := scenarios.PrintErrors(c.ErrOrStderr(), err)
+	return exitcode.With(exitcode.Usage, fmt.Errorf("%s is invalid, %s", name, scenarios.Count(n)))
 }
 
 func newScenariosMetricsCmd() *cobra.Command {
@@ -186,19 +150,7 @@ a ratio (5%, 0.05), a plain number for a count.`,
 			return nil
 		},
 		RunE: func(c *cobra.Command, _ []string) error {
-			w := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "METRIC\tUNIT\tMEANING")
-			for _, m := range scenarios.Metrics() {
-				fmt.Fprintf(w, "%s\t%s\t%s\n", m.Name, m.Unit, m.Help)
-			}
-			return w.Flush()
+			return scenarios.WriteMetrics(c.OutOrStdout())
 		},
 	}
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

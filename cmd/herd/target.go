@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -103,22 +102,12 @@ with its own file limit, so N cells hold N times the sockets.`,
 	f.IntVar(&cfg.WriteQueue, "write-queue", cloud.DefaultWriteQueue, "write-behind queue capacity, in events")
 	f.DurationVar(&cfg.WriteCost, "write-cost", cloud.DefaultWriteCost, "store's cost per event write (sets the writer's capacity)")
 	c.PreRunE = func(c *cobra.Command, _ []string) error {
-		for _, d := range []struct {
-			name string
-			v    time.Duration
-		}{{"ping-interval", cfg.PingInterval}, {"live-timeout", cfg.LiveTimeout}, {"lookup-timeout", cfg.LookupTimeout}, {"lookup-service", cfg.LookupService}, {"write-cost", cfg.WriteCost}} {
-			if d.v <= 0 {
-				return usagef(c, fmt.Errorf("--%s must be positive", d.name))
-			}
-		}
+		err := errors.Join(cfg.CheckFlags(), cloud.CheckListen(listen, cells))
 		if cells < 1 || cells > maxCells {
-			return usagef(c, fmt.Errorf("--cells must be 1 to %d, got %d", maxCells, cells))
+			err = errors.Join(err, fmt.Errorf("--cells must be 1 to %d, got %d", maxCells, cells))
 		}
-		if err := cloud.CheckListen(listen, cells); err != nil {
+		if err != nil {
 			return usagef(c, err)
-		}
-		if cfg.MaxConnectRate < 0 || cfg.ConnectBurst < 0 || cfg.WriteQueue <= 0 {
-			return usagef(c, errors.New("--max-connect-rate and --connect-burst must not be negative, --write-queue must be positive"))
 		}
 		return nil
 	}

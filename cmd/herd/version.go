@@ -2,33 +2,26 @@ package main
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/herd-drill/herd/internal/buildinfo"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise
 // it comes from the module's build information.
 var version = ""
 
-func herdVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
+// herdVersion is the version results and manifests record.
+func herdVersion() string { return buildinfo.Read(version).String() }
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print herd's version",
+		Short: "Print herd's version and the revision it was built from",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(c.OutOrStdout(), "herd %s (%s, %s/%s)\n", herdVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			_, err := fmt.Fprintln(c.OutOrStdout(), buildinfo.Read(version).Line())
 			return err
 		},
 	}

@@ -4,6 +4,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -37,4 +38,84 @@ func Write(path string, write func(io.Writer) error) (err error) {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// CheckFile says whether Write could write path: its directory exists and
+// takes a new file, and path is not a directory. Commands call it before
+// long work, so that a wrong path is found at the start, not at the end.
+func CheckFile(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return &os.PathError{Op: "write", Path: path, Err: errIsDir}
+	}
+	return probe(filepath.Dir(path))
+}
+
+// CheckDir says whether dir exists and takes new files, or can be created
+// (its parent exists and takes them).
+func CheckDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return &os.PathError{Op: "write", Path: dir, Err: errNotDir}
+	case err == nil:
+		return probe(dir)
+	case os.IsNotExist(err):
+		return probe(filepath.Dir(dir))
+	}
+	return err
+}
+
+// probe creates and removes a file in dir.
+func probe(dir string) error {
+	f, err := os.CreateTemp(dir, ".herd-probe*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+var (
+	errIsDir  = errors.New("is a directory")
+	errNotDir = errors.New("is not a directory")
+)
+
+// File is a file written over time that appears at its path whole, at
+// Commit, or not at all.
+type File struct {
+	*os.File
+	path string
+}
+
+// Create starts writing path atomically.
+func Create(path string) (*File, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return nil, err
+	}
+	return &File{File: tmp, path: path}, nil
+}
+
+// Commit syncs the file and puts it at its path.
+func (f *File) Commit() error {
+	err := f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), f.path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// Abort drops the file; its path is left as it was.
+func (f *File) Abort() {
+	f.Close()
+	os.Remove(f.Name())
 }

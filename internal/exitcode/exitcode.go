@@ -13,7 +13,8 @@ const (
 	Runtime     = 1   // something broke while running
 	Usage       = 2   // bad flags, bad arguments or an invalid scenario
 	Failed      = 3   // thresholds or invariants failed
-	Interrupted = 130 // stopped by SIGINT or SIGTERM
+	Interrupted = 130 // stopped by SIGINT (128 + 2)
+	Terminated  = 143 // stopped by SIGTERM (128 + 15)
 )
 
 // Error is an error that carries the exit code it should end the process with.

@@ -23,6 +23,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/herd-drill/herd/scenarios"
 )
 
 // Paths inside a drill pod.
@@ -327,3 +329,48 @@ func strip(m map[string]any) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// SetScenario makes sc, with the whole fleet's cameras and seed when set,
+// the drill's scenario: its source goes into the ConfigMap, and the two
+// overrides become flags of every shard. It returns the scenario as the
+// shards will run it.
+func (d *Drill) SetScenario(sc *scenarios.Scenario, cameras *int, seed *uint64) (*scenarios.Scenario, error) {
+	src, err := sc.Text()
+	if err != nil {
+		return nil, err
+	}
+	var set []string // the flags of every shard that herd k8s sets itself
+	o := scenarios.Override{TimeScale: 1, Cameras: cameras, Seed: seed}
+	if cameras != nil {
+		set = append(set, "--cameras", strconv.Itoa(*cameras))
+	}
+	if seed != nil {
+		set = append(set, "--seed", strconv.FormatUint(*seed, 10))
+	}
+	if sc, err = sc.With(o); err != nil {
+		return nil, err
+	}
+	if d.Shards > sc.Fleet.Cameras {
+		return nil, fmt.Errorf("--shards %d is more than the fleet's %d cameras: every shard needs at least one", d.Shards, sc.Fleet.Cameras)
+	}
+	d.ScenarioSource, d.ScenarioName, d.Cameras = string(src), sc.Name, sc.Fleet.Cameras
+	d.RunArgs = append(set, d.RunArgs...)
+	return sc, nil
+}
+
+// StartSlack is how far ahead the start instant must be for the pods to be
+// running by then, as a rule of thumb.
+const StartSlack = 30 * time.Second
+
+// Warnings are what a person applying the manifest at now should know.
+func (d *Drill) Warnings(now time.Time) []string {
+	var out []string
+	if until := d.Start.Sub(now); until < StartSlack {
+		out = append(out, fmt.Sprintf("warning: the shards start at %s, %s from now: pods not running by then start late; use a later --start-at or a longer --start-delay",
+			d.Start.Format(time.RFC3339), until.Round(time.Second)))
+	}
+	if d.AdminToken != "" {
+		out = append(out, fmt.Sprintf("the manifest holds the admin token in Secret %s-admin: keep it out of version control, or use --admin-token-secret", d.Name))
+	}
+	return out
+}

@@ -27,8 +27,8 @@ func ExampleProgress() {
 	}
 	pr.Close()
 	// Output:
-	// herd: steady       0.0s  connected 0/100  connects/s 0  acked 0  errors 0  violations 0
-	// herd: steady      10.0s  connected 40/100  connects/s 0  acked 200  errors 0  violations 0
-	// herd: steady      20.0s  connected 80/100  connects/s 0  acked 400  errors 2 (timeout 2)  violations 0
-	// herd: steady      25.0s  connected 100/100  connects/s 0  acked 500  errors 2 (timeout 2)  violations 0
+	// herd: steady       0.0s  connected 0/100  connects/s 0  acked 0  errors 0  shed 0  violations 0
+	// herd: steady      10.0s  connected 40/100  connects/s 0  acked 200  errors 0  shed 0  violations 0
+	// herd: steady      20.0s  connected 80/100  connects/s 0  acked 400  errors 2 (timeout 2)  shed 0  violations 0
+	// herd: steady      25.0s  connected 100/100  connects/s 0  acked 500  errors 2 (timeout 2)  shed 0  violations 0
 }

@@ -105,7 +105,7 @@ var (
 	descConnected  = prometheus.NewDesc("herd_cameras_connected", "Cameras connected now.", nil, nil)
 	descConnects   = prometheus.NewDesc("herd_connects_total", "Successful camera connects since the drill started.", nil, nil)
 	descAcked      = prometheus.NewDesc("herd_events_acked_total", "Events the target acknowledged.", nil, nil)
-	descErrors     = prometheus.NewDesc("herd_errors_total", "Failures the fleet saw, by class.", []string{"class"}, nil)
+	descErrors     = prometheus.NewDesc("herd_errors_total", "Failures the fleet saw, by class; http_429, http_503, close_1013 and nack are the target's load shedding, counted apart from errors in the result.", []string{"class"}, nil)
 	descViolations = prometheus.NewDesc("herd_violations_total", "What the oracle flagged, by class: "+classHelp()+".", []string{"class"}, nil)
 	descLatency    = prometheus.NewDesc("herd_latency_seconds", "Latency of each operation, measured from its intended time: "+opHelp()+".", []string{"op"}, nil)
 	descPhase      = prometheus.NewDesc("herd_phase", "1 for the drill's current phase, 0 for phases it has left.", []string{"phase"}, nil)

@@ -11,6 +11,8 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
+
+	"github.com/herd-drill/herd/catalog"
 )
 
 // DefaultEvery is how often a Progress prints a line when its writer is not
@@ -216,7 +218,18 @@ func statusLine(s Status) string {
 // with its count, largest first.
 func problems(s Status) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "errors %d%s  violations %d%s", s.Errors, classes(s.Errors, s.ErrorsByClass),
+	if s.TargetDown != "" {
+		fmt.Fprintf(&b, "%s  ", strings.ToUpper(s.TargetDown[:1])+s.TargetDown[1:])
+	}
+	errs, shed := map[string]int64{}, map[string]int64{}
+	for c, n := range s.ErrorsByClass {
+		if catalog.IsShed(c) {
+			shed[c] = n
+		} else {
+			errs[c] = n
+		}
+	}
+	fmt.Fprintf(&b, "errors %d%s  shed %d%s  violations %d%s", s.Errors, classes(s.Errors, errs), s.Shed, classes(s.Shed, shed),
 		s.Violations, classes(s.Violations, s.ViolationsByClass))
 	if s.WorkersDead > 0 {
 		fmt.Fprintf(&b, "  workers dead %d", s.WorkersDead)

@@ -14,7 +14,7 @@ import (
 func sample(elapsed time.Duration) Status {
 	return Status{
 		Phase: "outage", Elapsed: elapsed, Cameras: 1000, Connected: 512, Connects: 1400, ConnectsPerSec: 340,
-		EventsAcked: 12034, Errors: 7, ErrorsByClass: map[string]int64{"http_503": 5, "timeout": 2},
+		EventsAcked: 12034, Errors: 2, Shed: 5, ErrorsByClass: map[string]int64{"http_503": 5, "timeout": 2},
 		Violations: 1, ViolationsByClass: map[string]int64{"cross_account": 1, "forged": 0},
 	}
 }
@@ -52,7 +52,7 @@ func TestProgressLines(t *testing.T) {
 			}
 			for i, line := range lines {
 				for _, field := range []string{"herd: outage", " " + tc.want[i] + " ", "connected 512/1000", "connects/s 340", "acked 12034",
-					"errors 7 (http_503 5, timeout 2)", "violations 1 (cross_account 1)"} {
+					"errors 2 (timeout 2)  shed 5 (http_503 5)", "violations 1 (cross_account 1)"} {
 					if !strings.Contains(line, field) {
 						t.Errorf("line %d %q lacks %q", i, line, field)
 					}
@@ -77,11 +77,12 @@ func TestProgressLineProblems(t *testing.T) {
 		s    Status
 		want string
 	}{
-		{"none", Status{}, "errors 0  violations 0"},
-		{"unclassified rest", Status{Errors: 4, ErrorsByClass: map[string]int64{"timeout": 1}}, "errors 4 (unclassified 3, timeout 1)  violations 0"},
+		{"none", Status{}, "errors 0  shed 0  violations 0"},
+		{"target down", Status{TargetDown: "target unreachable since +5.0s (connection refused at the target)"}, "Target unreachable since +5.0s (connection refused at the target)  errors 0  shed 0  violations 0"},
+		{"unclassified rest", Status{Errors: 4, ErrorsByClass: map[string]int64{"timeout": 1}}, "errors 4 (unclassified 3, timeout 1)  shed 0  violations 0"},
 		{"many classes", Status{Violations: 15, ViolationsByClass: map[string]int64{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}},
-			"errors 0  violations 15 (e 5, d 4, c 3, b 2, ...)"},
-		{"dead workers", Status{WorkersDead: 2}, "errors 0  violations 0  workers dead 2"},
+			"errors 0  shed 0  violations 15 (e 5, d 4, c 3, b 2, ...)"},
+		{"dead workers", Status{WorkersDead: 2}, "errors 0  shed 0  violations 0  workers dead 2"},
 	}
 	for _, tc := range tests {
 		if got := problems(tc.s); got != tc.want {
@@ -118,7 +119,7 @@ func TestProgressTerminal(t *testing.T) {
 	pr.Close()
 	out := buf.String()
 	for _, want := range []string{"herd: outage", "3.0s", "connected 300/1000", "connects/s 340", "acked 12034",
-		"errors 7 (http_503 5, timeout 2)", "violations 1 (cross_account 1)", "workers dead 1"} {
+		"errors 2 (timeout 2)  shed 5 (http_503 5)", "violations 1 (cross_account 1)", "workers dead 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("display lacks %q:\n%s", want, out)
 		}

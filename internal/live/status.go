@@ -33,11 +33,17 @@ type Status struct {
 	ConnectsPerSec     float64
 	EventsAcked        int64
 
-	// Errors counts failures seen by the fleet; ErrorsByClass breaks it
-	// down, e.g. "http_503", "timeout". Errors beyond the sum of the
-	// classes are shown and exported as class "unclassified".
+	// Errors counts failures seen by the fleet, and Shed the target's
+	// load shedding (429, 503, close 1013, nack), apart as in the result;
+	// ErrorsByClass breaks both down, e.g. "http_503", "timeout".
 	Errors        int64
+	Shed          int64
 	ErrorsByClass map[string]int64
+
+	// TargetDown, when set, says since when the target has answered
+	// nothing ("target unreachable since +5.0s (connection refused at
+	// every cell)").
+	TargetDown string
 
 	// Violations counts what the oracle flagged; ViolationsByClass breaks
 	// it down, e.g. "cross_account". A class present with a zero count is
@@ -188,7 +194,11 @@ func Sum(parts ...Status) (Status, error) {
 		t.ConnectsPerSec += p.ConnectsPerSec
 		t.EventsAcked += p.EventsAcked
 		t.Errors += p.Errors
+		t.Shed += p.Shed
 		t.ErrorsByClass = addCounts(t.ErrorsByClass, p.ErrorsByClass)
+		if t.TargetDown == "" {
+			t.TargetDown = p.TargetDown
+		}
 		t.Violations += p.Violations
 		t.ViolationsByClass = addCounts(t.ViolationsByClass, p.ViolationsByClass)
 		t.WorkersDead += p.WorkersDead
