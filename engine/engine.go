@@ -52,6 +52,9 @@ type Run struct {
 
 // Builtin is the reference target a drill starts for itself.
 type Builtin struct {
+	// MQTT puts the devices on the target's embedded broker (herd/1 over
+	// MQTT) instead of its WebSocket.
+	MQTT           bool
 	Faults         cloud.Faults
 	MaxConnectRate float64 // the whole target's; cells take shares
 	ConnectBurst   int
@@ -78,6 +81,9 @@ func (r Run) Do(ctx context.Context) (*reports.Result, error) {
 		}
 	}
 	info.URLs = d.Target.Cells
+	if len(d.Target.Brokers) > 0 {
+		info.Brokers, info.MQTTVersion = d.Target.Brokers, map[byte]string{4: "3.1.1", 5: "5"}[d.Target.MQTT.Version]
+	}
 	started := time.Now()
 	if r.Provision {
 		r.logf("provisioning %d cameras in %d accounts (seed %d, run %s) at %s", d.Segment.Cameras(d.Layout), len(d.Segment.Accounts(d.Layout)),
@@ -172,14 +178,20 @@ func (b *Builtin) start(ctx context.Context, n int, d *sim.Drill, logf func(stri
 		return nil, err
 	}
 	if n == 0 {
-		url, stop, err := cloud.ServeLoopback(cloud.Config{AdminToken: token, Faults: b.Faults, MaxConnectRate: b.MaxConnectRate, ConnectBurst: b.ConnectBurst})
+		url, broker, stop, err := cloud.ServeLoopback(cloud.Config{AdminToken: token, Faults: b.Faults, MaxConnectRate: b.MaxConnectRate, ConnectBurst: b.ConnectBurst}, b.MQTT)
 		if err != nil {
 			return nil, err
 		}
-		d.Target = sim.Target{Cells: []string{url}, AdminToken: token}
+		d.Target.Cells, d.Target.AdminToken = []string{url}, token
+		if broker != "" {
+			d.Target.Brokers = []string{broker}
+		}
 		return stop, nil
 	}
 	extra := []string{"--lookup-timeout=" + cellLookupTimeout.String()}
+	if b.MQTT {
+		extra = append(extra, "--mqtt-listen=127.0.0.1:0")
+	}
 	if len(b.Faults) > 0 {
 		extra = append(extra, "--fault="+b.Faults.String())
 	}
@@ -192,7 +204,7 @@ func (b *Builtin) start(ctx context.Context, n int, d *sim.Drill, logf func(stri
 	if err != nil {
 		return nil, err
 	}
-	d.Target = sim.Target{Cells: cells.URLs, AdminToken: token}
+	d.Target.Cells, d.Target.Brokers, d.Target.AdminToken = cells.URLs, cells.Brokers, token
 	return func() { cells.Stop(15 * time.Second) }, nil
 }
 

@@ -116,6 +116,10 @@ type TargetInfo struct {
 	URLs     []string `json:"urls"`
 	Embedded bool     `json:"embedded"`
 	Faults   []string `json:"faults"`
+	// Brokers are the MQTT brokers the cameras connected to (herd/1 over
+	// MQTT, of MQTTVersion "5" or "3.1.1"); none over WebSocket.
+	Brokers     []string `json:"brokers,omitempty"`
+	MQTTVersion string   `json:"mqtt_version,omitempty"`
 	// Unreachable are the spans in which the target answered nothing.
 	Unreachable []UnreachableSpan `json:"unreachable"`
 }

@@ -68,6 +68,9 @@ func WriteSummary(w io.Writer, r *Result) error {
 	if r.Target.Embedded {
 		where += " (built-in target, faults: " + faults + ")"
 	}
+	if len(r.Target.Brokers) > 0 {
+		where += ", cameras over MQTT " + r.Target.MQTTVersion + " at " + strings.Join(r.Target.Brokers, ",")
+	}
 	p.f("herd drill %s: %d cameras in %d accounts, seed %d, policy %s\n", r.Scenario, r.Cameras, r.Accounts, r.Seed, r.Policy)
 	p.f("target %s, %s\n", where, (time.Duration(r.DurationMs) * time.Millisecond).Round(100*time.Millisecond))
 	for _, u := range r.Target.Unreachable {

@@ -27,6 +27,7 @@ import (
 	"github.com/herd-drill/herd/sim/backoff"
 	"github.com/herd-drill/herd/sim/internal/timers"
 	"github.com/herd-drill/herd/sim/link"
+	"github.com/herd-drill/herd/sim/mqtt"
 	"github.com/herd-drill/herd/sim/oracle"
 	"github.com/herd-drill/herd/sim/ws"
 )
@@ -58,6 +59,11 @@ const (
 type Target struct {
 	Cells      []string // base URLs: http://host:port
 	AdminToken string
+	// Brokers, when set, put the device channel on MQTT brokers
+	// (mqtt://host:port, one per cell or one for all): herd/1 over MQTT.
+	// The app channel stays on Cells.
+	Brokers []string `json:",omitempty"`
+	MQTT    mqtt.Options
 }
 
 // CellOf returns the index of the cell that owns account, by herd's cell
@@ -228,8 +234,12 @@ func New(d Drill, opts ...Option) (*Fleet, error) {
 }
 
 // newLink is the transport of target's device channel for a process of
-// cameras cameras: herd/1 over WebSocket, on the cells' hosts.
+// cameras cameras: herd/1 over MQTT on its brokers, or over WebSocket on
+// the cells' hosts.
 func newLink(target Target, cameras, sourceOffset int) (link.Dialer, error) {
+	if len(target.Brokers) > 0 {
+		return mqtt.NewDialer(target.Brokers, target.MQTT, cameras, sourceOffset)
+	}
 	return ws.NewDialer(target.Cells, cameras, sourceOffset)
 }
 

@@ -84,11 +84,15 @@ func Preflight(ctx context.Context, d Drill) error {
 	}
 	conn, welcome, err := dialer.Dial(ctx, link.Camera{Index: cam, Cell: cell, Device: dev, Token: l.DeviceToken(cam)}, preflightHandler{})
 	if err != nil {
+		where := d.Target.Cells[cell]
+		if b := d.Target.Brokers; len(b) > 0 {
+			where = "the broker " + b[cell%len(b)]
+		}
 		var lf *link.Failure
 		if errors.As(err, &lf) && (lf.Class == link.ErrHTTP401 || lf.Class == link.ErrHTTPOther) {
-			return fmt.Errorf("preflight: camera %s could not connect to %s: %v (was the fleet provisioned with the same --seed, --cameras and --key-file?)", dev, d.Target.Cells[cell], err)
+			return fmt.Errorf("preflight: camera %s could not connect to %s: %v (was the fleet provisioned with the same --seed, --cameras and --key-file?)", dev, where, err)
 		}
-		return fmt.Errorf("preflight: camera %s could not connect to %s: %w", dev, d.Target.Cells[cell], err)
+		return fmt.Errorf("preflight: camera %s could not connect to %s: %w", dev, where, err)
 	}
 	conn.Close()
 	dialer.Close()

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +31,7 @@ five to eight, 3% nine to sixteen).`,
 func newFleetExportCmd() *cobra.Command {
 	var cameras int
 	var seed uint64
-	var out, keyFile string
+	var out, keyFile, format, ingestUser, ingestPassword string
 	c := &cobra.Command{
 		Use:   "export",
 		Short: "Write the fleet's provisioning JSON Lines (herd/1)",
@@ -41,9 +43,19 @@ drill provisions accounts of its own. Run the drill later with the same
 cameras and apps present what you provisioned.`,
 		Example: `  herd key > key.hex
   herd fleet export --key-file key.hex --cameras 10000 --seed 7 > fleet.jsonl
-  herd run --key-file key.hex --cameras 10000 --seed 7 --provision=false --target https://staging.example.internal`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
+  herd run --key-file key.hex --cameras 10000 --seed 7 --provision=false --target https://staging.example.internal
+  herd fleet export --format mosquitto --key-file key.hex --cameras 10000 --ingest-password "$P" mosquitto/
+      # mosquitto/passwd and mosquitto/acl: password_file and acl_file of a Mosquitto for herd/1 over MQTT`,
+		Args: func(c *cobra.Command, args []string) error {
+			switch {
+			case format == "mosquitto" && len(args) != 1:
+				return usagef(c, errors.New("--format mosquitto writes passwd and acl into a directory: give it, e.g. herd fleet export --format mosquitto DIR"))
+			case format != "mosquitto" && len(args) > 0:
+				return usagef(c, fmt.Errorf("unexpected argument %q (the JSON Lines go to stdout or --out)", args[0]))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
 			if cameras < 1 {
 				return usagef(c, fmt.Errorf("--cameras: a fleet needs at least one camera, got %d", cameras))
 			}
@@ -57,6 +69,13 @@ cameras and apps present what you provisioned.`,
 			l, err := sim.NewLayout(cameras, seed, key)
 			if err != nil {
 				return usagef(c, fmt.Errorf("--cameras: %w", err))
+			}
+			switch format {
+			case "jsonl":
+			case "mosquitto":
+				return exportMosquitto(c, l, args[0], ingestUser, ingestPassword)
+			default:
+				return usagef(c, fmt.Errorf("--format %q: want jsonl or mosquitto", format))
 			}
 			write := func(w io.Writer) error { return l.Export(w, nil) }
 			if out == "" {
@@ -73,5 +92,27 @@ cameras and apps present what you provisioned.`,
 	c.Flags().Uint64Var(&seed, "seed", 1, "fleet seed")
 	c.Flags().StringVarP(&out, "out", "o", "", "write to this file (atomically) instead of stdout")
 	c.Flags().StringVar(&keyFile, "key-file", "", "the run's key (hex, from 'herd key'); required")
+	c.Flags().StringVar(&format, "format", "jsonl", "jsonl (herd/1 provisioning) or mosquitto (a password file and an ACL file, into the directory given)")
+	c.Flags().StringVar(&ingestUser, "ingest-user", "herd-target", "with --format mosquitto: the user of the target's ingest (herd target --broker-user)")
+	c.Flags().StringVar(&ingestPassword, "ingest-password", os.Getenv("HERD_BROKER_PASSWORD"), "with --format mosquitto: its password (env HERD_BROKER_PASSWORD; herd target --broker-password)")
 	return c
+}
+
+// exportMosquitto writes DIR/passwd and DIR/acl for the fleet.
+func exportMosquitto(c *cobra.Command, l *sim.Layout, dir, user, password string) error {
+	if password == "" {
+		return usagef(c, errors.New("--format mosquitto needs --ingest-password (or HERD_BROKER_PASSWORD): the password the target's ingest logs in with"))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	passwd, acl := filepath.Join(dir, "passwd"), filepath.Join(dir, "acl")
+	if err := atomicfile.Write(passwd, func(w io.Writer) error { return l.MosquittoPasswd(w, user, password) }); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(acl, func(w io.Writer) error { return sim.MosquittoACL(w, user) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.ErrOrStderr(), "herd: wrote %s (%d devices and %s) and %s (run %s)\n", passwd, l.Cameras(), user, acl, l.Namespace())
+	return nil
 }

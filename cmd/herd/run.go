@@ -51,6 +51,9 @@ type runFlags struct {
 	reports       reportFlags
 	metricsListen string
 	provision     bool
+	transport     string
+	brokers       string
+	mqttVersion   string
 }
 
 func newRunCmd() *cobra.Command {
@@ -113,6 +116,9 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.IntVar(&fl.tgtBurst, "target-connect-burst", 0, "the built-in target's token-bucket size, as herd target --connect-burst")
 	addReportFlags(f, &fl.reports)
 	f.StringVar(&fl.keyFile, "key-file", "", "the run's key (hex, from 'herd key'), shared by its shards and by 'herd fleet export'; default: a fresh one")
+	f.StringVar(&fl.transport, "transport", "", "the cameras' transport: ws (herd/1 over WebSocket) or mqtt (over MQTT; with no --target, on the built-in target's embedded broker); default ws, or mqtt with --broker")
+	f.StringVar(&fl.brokers, "broker", "", "the target's MQTT broker (mqtt://HOST:PORT; comma-separated, one per cell): cameras connect there, the app channel stays on --target")
+	f.StringVar(&fl.mqttVersion, "mqtt-version", "5", "MQTT protocol version of the cameras: 5 or 3.1.1")
 	f.BoolVar(&fl.provision, "provision", true, "provision the fleet first; --provision=false for a backend provisioned its own way from 'herd fleet export --key-file' with the same key")
 	return c
 }
@@ -168,7 +174,11 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	if err := checkTargetFlags(c, fl, embedded); err != nil {
 		return err
 	}
-	d, err := sim.NewDrill(sc, key, sim.Target{AdminToken: fl.adminToken})
+	tgt, err := transportOf(fl, embedded)
+	if err != nil {
+		return usagef(c, err)
+	}
+	d, err := sim.NewDrill(sc, key, tgt)
 	if err != nil {
 		return usagef(c, fmt.Errorf("--cameras: %w", err))
 	}
@@ -207,7 +217,7 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		if err != nil {
 			return usagef(c, fmt.Errorf("--target-fault: %w", err))
 		}
-		r.Builtin = &engine.Builtin{Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst}
+		r.Builtin = &engine.Builtin{MQTT: fl.transport == "mqtt", Faults: faults, MaxConnectRate: fl.tgtRate, ConnectBurst: fl.tgtBurst}
 	} else {
 		for _, u := range strings.Split(fl.target, ",") {
 			r.Drill.Target.Cells = append(r.Drill.Target.Cells, strings.TrimSpace(u))

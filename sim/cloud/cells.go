@@ -19,12 +19,14 @@ import (
 // cell routing rule); herd provisions and routes each account to its cell.
 type Cells struct {
 	*procs.Group
-	URLs []string // the cells' base URLs, in cell order
+	URLs    []string // the cells' base URLs, in cell order
+	Brokers []string // their MQTT brokers (mqtt://), when they serve one
 }
 
 // CellReady is what a cell says once it listens: where.
 type CellReady struct {
-	URL string `json:"url"`
+	URL    string `json:"url"`
+	Broker string `json:"broker,omitempty"` // mqtt://host:port, with --mqtt-listen
 }
 
 // StartCells starts n cells on consecutive ports from listen's (host:port;
@@ -62,6 +64,9 @@ func StartCells(ctx context.Context, n int, listen, token string, extra []string
 			return nil, fmt.Errorf("target cell %d did not start: %s", i, g.Children[i].Failure())
 		}
 		cells.URLs = append(cells.URLs, r.URL)
+		if r.Broker != "" {
+			cells.Brokers = append(cells.Brokers, r.Broker)
+		}
 	}
 	return cells, nil
 }
@@ -86,22 +91,41 @@ func cellPorts(listen string, n int) (host string, base int, err error) {
 }
 
 // ServeLoopback serves a target of cfg on a free loopback port in this
-// process, and returns its base URL and how to stop it (stop waits until
-// it has).
-func ServeLoopback(cfg Config) (url string, stop func(), err error) {
+// process, and returns its base URL, its broker's URL (with withMQTT: its
+// embedded broker on another free port) and how to stop it (stop waits
+// until it has).
+func ServeLoopback(cfg Config, withMQTT bool) (url, broker string, stop func(), err error) {
 	srv, err := New(cfg)
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		srv.Close()
-		return "", nil, fmt.Errorf("starting the built-in target: %w", err)
+		return "", "", nil, fmt.Errorf("starting the built-in target: %w", err)
+	}
+	var mln net.Listener
+	if withMQTT {
+		if mln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			ln.Close()
+			srv.Close()
+			return "", "", nil, fmt.Errorf("starting the built-in target's broker: %w", err)
+		}
+		broker = "mqtt://" + mln.Addr().String()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- srv.Serve(ctx, ln) }()
-	return "http://" + ln.Addr().String(), func() { cancel(); <-done }, nil
+	if mln != nil {
+		go func() { done <- srv.ServeMQTT(ctx, mln) }()
+	}
+	return "http://" + ln.Addr().String(), broker, func() {
+		cancel()
+		<-done
+		if mln != nil {
+			<-done
+		}
+	}, nil
 }
 
 // Wait waits until ctx ends or a cell dies, then stops every cell; a cell

@@ -28,10 +28,13 @@ const (
 	closeWait = time.Second // how long a closing socket waits for the device's side of the close
 )
 
-// session is one device socket.
+// session is one device's connection: a WebSocket, or an MQTT session on
+// the broker (mqtt.go). What a session sends and how it is closed goes
+// through out; the WebSocket's read loop is run's.
 type session struct {
 	srv             *Server
-	conn            *websocket.Conn
+	ws              *websocket.Conn // nil for an MQTT session
+	out             deviceConn
 	device, account string // what the connection was bound to at connect
 
 	slot int // position in its table shard's slab; guarded by that shard's lock
@@ -90,7 +93,8 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	ss := &session{
 		srv:     s,
-		conn:    conn,
+		ws:      conn,
+		out:     wsConn{conn},
 		device:  device,
 		account: account,
 		gone:    make(chan struct{}),
@@ -139,7 +143,7 @@ func (ss *session) run() {
 	s.stats.socketsOpen.Add(1)
 	defer s.stats.socketsOpen.Add(-1)
 
-	c := ss.conn
+	c := ss.ws
 	c.SetReadLimit(wire.MaxFrame)
 	alive := func() { c.SetReadDeadline(time.Now().Add(2 * s.cfg.PingInterval)) }
 	alive()
@@ -175,7 +179,7 @@ func (ss *session) run() {
 func (ss *session) readLoop(alive func()) {
 	s := ss.srv
 	for {
-		_, b, err := ss.conn.ReadMessage()
+		_, b, err := ss.ws.ReadMessage()
 		if err != nil {
 			var ne net.Error
 			switch {
@@ -306,13 +310,40 @@ func (ss *session) send(m *wire.Message) error {
 	b := wire.Encode(m)
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
-	ss.conn.SetWriteDeadline(time.Now().Add(writeWait))
-	err := ss.conn.WriteMessage(websocket.TextMessage, b)
+	return ss.out.write(b)
+}
+
+// deviceConn is how a session reaches its device.
+type deviceConn interface {
+	// write sends one herd/1 message; a failure ends the connection.
+	write(b []byte) error
+	// shut closes the connection with a herd/1 close code (see package
+	// wire), which MQTT says as a DISCONNECT reason.
+	shut(code int, reason string)
+	// ping checks that the device is there (MQTT's keep-alive is the
+	// broker's).
+	ping()
+}
+
+// wsConn is a device WebSocket.
+type wsConn struct{ c *websocket.Conn }
+
+func (w wsConn) write(b []byte) error {
+	w.c.SetWriteDeadline(time.Now().Add(writeWait))
+	err := w.c.WriteMessage(websocket.TextMessage, b)
 	if err != nil {
-		ss.conn.NetConn().Close()
+		w.c.NetConn().Close()
 	}
 	return err
 }
+
+func (w wsConn) shut(code int, reason string) {
+	w.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeWait))
+	// Shorten the read loop's wait for the device's close.
+	w.c.NetConn().SetReadDeadline(time.Now().Add(closeWait))
+}
+
+func (w wsConn) ping() { w.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) }
 
 // closeWith sends a close frame with code; the read loop then ends and the
 // socket waits briefly for the device's side of the close.
@@ -323,16 +354,14 @@ func (ss *session) closeWith(code int, reason string) {
 	if ss.closeSent.Swap(true) {
 		return
 	}
-	ss.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeWait))
-	// Shorten the read loop's wait for the device's close.
-	ss.conn.NetConn().SetReadDeadline(time.Now().Add(closeWait))
+	ss.out.shut(code, reason)
 }
 
 // drainAndClose ends a socket whose close frame is sent: it half-closes and
 // reads until the device hangs up, so that the close frame is not lost to a
 // reset from unread data.
 func (ss *session) drainAndClose() {
-	nc := ss.conn.NetConn()
+	nc := ss.ws.NetConn()
 	if tc, ok := nc.(interface{ CloseWrite() error }); ok {
 		tc.CloseWrite()
 	}
@@ -486,7 +515,7 @@ func (t *sessionTable) snapshot(sh *tableShard) []*session {
 func (t *sessionTable) pingAll() {
 	for i := range t.shards {
 		for _, ss := range t.snapshot(&t.shards[i]) {
-			ss.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait))
+			ss.out.ping()
 		}
 	}
 }

@@ -159,7 +159,7 @@ func decodeFlat(b []byte, m *Message) bool {
 // internType returns the constant for a known message type, so that
 // decoding the frames a fleet receives by the million keeps no copies.
 func internType(t string) string {
-	for _, k := range [...]string{TypeAck, TypeNack, TypeLive, TypeWelcome, TypeEvent, TypeFrame} {
+	for _, k := range [...]string{TypeAck, TypeNack, TypeLive, TypeWelcome, TypeEvent, TypeFrame, TypeHello} {
 		if t == k {
 			return k
 		}

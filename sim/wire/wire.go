@@ -165,6 +165,10 @@ func (m *Message) Validate() error {
 		if !ValidID(m.Req) {
 			return invalid("frame needs a valid req")
 		}
+	case TypeHello:
+		if !ValidID(m.Device) {
+			return invalid("hello needs a valid device")
+		}
 	case "":
 		return invalid("frame has no type")
 	default:

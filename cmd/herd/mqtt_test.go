@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herd-drill/herd/internal/exitcode"
+	"github.com/herd-drill/herd/reports"
+	"github.com/herd-drill/herd/sim/cloud"
+)
+
+// cacheLeak is a scenario in which every account has events before the
+// apps all open after the outage, so that the shared-cache-key fault
+// always leaks a non-empty page.
+const cacheLeak = `name: cache
+camera: {events_per_minute: 120}
+app: {active: 0, surge: 1, surge_window: 500ms, thumbnails: 1, live: 0, probes: 0}
+phases:
+  - {kind: steady, duration: 3s}
+  - {kind: outage, duration: 1s, fraction: 1, mode: reset}
+  - {kind: settle, duration: 3s}
+`
+
+// The built-in target's embedded broker: a drill over MQTT 5 and 3.1.1
+// passes with zero violations, and a fault of the target is caught
+// through MQTT as it is through the WebSocket.
+func TestMQTTDrillOnTheEmbeddedBroker(t *testing.T) {
+	for _, version := range []string{"5", "3.1.1"} {
+		t.Run("MQTT "+version, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "result.json")
+			code, stdout, stderr := herd(t, context.Background(), "run", "--transport", "mqtt", "--mqtt-version", version,
+				"--cameras", "120", "--time-scale", "0.1", "--quiet", "--out", out)
+			if code != exitcode.OK {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			r := readResult(t, out)
+			if r.Events.Acked == 0 || r.Recovery.Reconnected != 120 || r.Violations.Total != 0 || len(r.Target.Brokers) != 1 {
+				t.Errorf("acked %d, reconnected %d, violations %d, brokers %v", r.Events.Acked, r.Recovery.Reconnected, r.Violations.Total, r.Target.Brokers)
+			}
+		})
+	}
+	t.Run("fault", func(t *testing.T) {
+		sc := filepath.Join(t.TempDir(), "cache.yaml")
+		os.WriteFile(sc, []byte(cacheLeak), 0o600)
+		code, stdout, _ := herd(t, context.Background(), "run", sc, "--transport", "mqtt", "--cameras", "100", "--target-fault", "shared-cache-key", "--quiet")
+		if code != exitcode.Failed || !strings.Contains(stdout, "cross_account=") || strings.Contains(stdout, "cross_account=0") {
+			t.Errorf("exit %d, want 3 with cross_account violations:\n%s", code, stdout)
+		}
+	})
+}
+
+// mosquitto starts a Mosquitto broker on a free loopback port with the
+// password and ACL files of dir, or skips (fails under HERD_REQUIRE_TOOLS).
+func mosquitto(t *testing.T, dir string) string {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if _, e := os.Stat("/usr/sbin/mosquitto"); e == nil {
+			bin = "/usr/sbin/mosquitto"
+		} else if os.Getenv("HERD_REQUIRE_TOOLS") != "" {
+			t.Fatal("mosquitto is not installed (HERD_REQUIRE_TOOLS is set; apt-get install mosquitto)")
+		} else {
+			t.Skip("mosquitto is not installed (apt-get install mosquitto)")
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	ln.Close()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root\n" // else Mosquitto drops to its own user, which cannot read a test's directory
+	}
+	os.WriteFile(conf, []byte(fmt.Sprintf("%slistener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\nacl_file %s\npersistence false\n",
+		user, addr.Port, filepath.Join(dir, "passwd"), filepath.Join(dir, "acl"))), 0o600)
+	cmd := exec.Command(bin, "-c", conf)
+	log, _ := os.Create(filepath.Join(dir, "mosquitto.log"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
+	for i := 0; ; i++ {
+		if c, err := net.Dial("tcp", addr.String()); err == nil {
+			c.Close()
+			return "mqtt://" + addr.String()
+		}
+		if i == 100 {
+			b, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
+			t.Fatalf("mosquitto did not listen on %s:\n%s", addr, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// serveOnBroker serves a reference target whose device channel is the
+// broker at url; its HTTP base URL is returned.
+func serveOnBroker(t *testing.T, cfg cloud.Config, broker, user, password string) string {
+	t.Helper()
+	srv, err := cloud.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 2)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	go func() { done <- srv.ServeBroker(ctx, strings.TrimPrefix(broker, "mqtt://"), user, password) }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	return "http://" + ln.Addr().String()
+}
+
+// Through a real Mosquitto whose password file and ACL 'herd fleet export
+// --format mosquitto' wrote: an honest target passes with zero
+// violations, and a leaking one is caught.
+func TestMQTTDrillThroughMosquitto(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t)
+	code, _, stderr := herd(t, context.Background(), "fleet", "export", "--format", "mosquitto", "--key-file", key, "--cameras", "100",
+		"--ingest-user", "ingest", "--ingest-password", "ingest-secret", dir)
+	if code != exitcode.OK {
+		t.Fatalf("fleet export: exit %d: %s", code, stderr)
+	}
+	broker := mosquitto(t, dir)
+
+	honest := serveOnBroker(t, cloud.Config{AdminToken: "T"}, broker, "ingest", "ingest-secret")
+	out := filepath.Join(dir, "result.json")
+	code, stdout, stderr := herd(t, context.Background(), "run", "--target", honest, "--admin-token", "T", "--broker", broker,
+		"--key-file", key, "--cameras", "100", "--time-scale", "0.1", "--quiet", "--out", out)
+	if code != exitcode.OK {
+		log, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s\nmosquitto:\n%s", code, stdout, stderr, log)
+	}
+	if r := readResult(t, out); r.Events.Acked == 0 || r.Violations.Total != 0 {
+		t.Errorf("through Mosquitto: acked %d, violations %d", r.Events.Acked, r.Violations.Total)
+	}
+
+	// A fresh key: the fleet of this drill is new to the broker's files
+	// and to the leaking target.
+	key2 := writeKey(t)
+	dir2 := t.TempDir()
+	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--format", "mosquitto", "--key-file", key2, "--cameras", "100",
+		"--ingest-user", "ingest", "--ingest-password", "ingest-secret", dir2); code != exitcode.OK {
+		t.Fatalf("fleet export: %s", stderr)
+	}
+	broker2 := mosquitto(t, dir2)
+	leaky := serveOnBroker(t, cloud.Config{AdminToken: "T", Faults: cloud.Faults{cloud.SharedCacheKey: true}}, broker2, "ingest", "ingest-secret")
+	sc := filepath.Join(dir2, "cache.yaml")
+	os.WriteFile(sc, []byte(cacheLeak), 0o600)
+	out2 := filepath.Join(dir2, "result.json")
+	code, stdout, _ = herd(t, context.Background(), "run", sc, "--target", leaky, "--admin-token", "T", "--broker", broker2,
+		"--key-file", key2, "--cameras", "100", "--quiet", "--out", out2)
+	if r := readResult(t, out2); code != exitcode.Failed || r.Violations.Counts["cross_account"] == 0 || r.Exposure.ViewersListed == 0 {
+		t.Errorf("a leaking target through Mosquitto: exit %d, %v, exposure %+v\n%s", code, r.Violations.Counts, r.Exposure, stdout)
+	}
+}
+
+// A wrong password at the broker is a refused camera, named; the drill
+// does not hang.
+func TestMQTTWrongBrokerCredentials(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t)
+	other := writeKey(t) // the broker knows another run's fleet
+	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--format", "mosquitto", "--key-file", other, "--cameras", "10",
+		"--ingest-user", "ingest", "--ingest-password", "ingest-secret", dir); code != exitcode.OK {
+		t.Fatalf("fleet export: %s", stderr)
+	}
+	broker := mosquitto(t, dir)
+	target := serveOnBroker(t, cloud.Config{AdminToken: "T"}, broker, "ingest", "ingest-secret")
+	start := time.Now()
+	code, _, stderr := herd(t, context.Background(), "run", "--target", target, "--admin-token", "T", "--broker", broker,
+		"--key-file", key, "--cameras", "10", "--time-scale", "0.1", "--quiet")
+	if code != exitcode.Runtime || !strings.Contains(stderr, "CONNACK") || !strings.Contains(stderr, "http_401") || time.Since(start) > 30*time.Second {
+		t.Errorf("exit %d after %v, stderr %q; want 1 naming the refused CONNACK", code, time.Since(start), stderr)
+	}
+	_ = reports.Schema
+}

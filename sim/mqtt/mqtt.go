@@ -1,0 +1,530 @@
+// Package mqtt is herd/1 over MQTT (5.0 and 3.1.1), a transport of the
+// device channel (sim/link): each simulated camera is an MQTT client of the
+// target's broker, on the packet codec of mochi-mqtt (packets), with herd's
+// own loop around it.
+//
+// No client library's loop runs here: herd's reconnect policy decides when
+// a camera comes back, so nothing reconnects by itself, and a connected
+// camera costs what a WebSocket camera costs — one reader goroutine, which
+// only reads, and no buffers of its own while it waits. As in sim/ws, a
+// small pool of handlers decodes and answers what the readers read (PUBACKs
+// for the target's QoS 1 messages, the messages themselves), so a reader's
+// stack stays at the runtime's smallest. One goroutine per Dialer sends
+// every camera's PINGREQ when its keep-alive is due.
+//
+// What travels is exactly herd/1's JSON: the camera publishes hello, event
+// and frame on its up topic and reads welcome, ack, nack and live on its
+// down topic (see sim/wire). A PUBACK says that the broker took a message;
+// only the target's ack says the event is stored: the two are kept apart,
+// and a PUBACK's latency goes to the Handler when it is a PubackObserver.
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/herd-drill/herd/internal/loopback"
+	"github.com/herd-drill/herd/internal/mqttio"
+	"github.com/herd-drill/herd/scenarios"
+	"github.com/herd-drill/herd/sim/link"
+	"github.com/herd-drill/herd/sim/wire"
+)
+
+// Timing of a camera's connection.
+const (
+	DialTimeout    = 10 * time.Second // TCP connect + CONNACK + SUBACK
+	WelcomeTimeout = 10 * time.Second // hello to welcome
+	WriteTimeout   = 10 * time.Second // one packet
+)
+
+// DefaultKeepalive is the keep-alive a camera asks for.
+const DefaultKeepalive = 30 * time.Second
+
+// DefaultHandlers is how many goroutines handle what the readers read.
+const DefaultHandlers = 64
+
+// DefaultPerSource is how many connections dial from one loopback source
+// address (see sim/ws).
+const DefaultPerSource = 8000
+
+// Options are a camera's MQTT session.
+type Options struct {
+	Version       byte          // 5, or 4 for 3.1.1
+	Keepalive     time.Duration // 0: DefaultKeepalive
+	Persistent    bool          // Clean Start (Clean Session) 0
+	SessionExpiry time.Duration // MQTT 5, with Persistent
+}
+
+// PubackObserver is a link.Handler that wants the broker's PUBACK latency of
+// each QoS 1 message a camera published.
+type PubackObserver interface {
+	Puback(c link.Conn, d time.Duration)
+}
+
+// Dialer connects cameras to the target's broker (one per cell).
+type Dialer struct {
+	addrs   []string // host:port of each cell's broker
+	opt     Options
+	dialers []*net.Dialer
+	inbox   chan inbound
+	readers sync.WaitGroup
+	workers sync.WaitGroup
+	close   sync.Once
+	stop    chan struct{}
+
+	mu    sync.Mutex
+	conns map[*conn]struct{} // open and not abandoned: their keep-alive is due
+}
+
+var _ link.Dialer = (*Dialer)(nil)
+
+// ParseBroker checks a broker URL and returns its host:port.
+func ParseBroker(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("broker %q is not a URL such as mqtt://127.0.0.1:1883", raw)
+	}
+	switch u.Scheme {
+	case "mqtt", "tcp":
+	case "mqtts", "ssl", "ws", "wss":
+		return "", fmt.Errorf("broker %s: %s:// is not supported yet; use mqtt:// (MQTT over TCP)", raw, u.Scheme)
+	default:
+		return "", fmt.Errorf("broker %q: want mqtt://HOST:PORT", raw)
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "1883"), nil
+	}
+	return u.Host, nil
+}
+
+// NewDialer connects to brokers (mqtt:// URLs, one per cell, or one for
+// all), for a process of cameras connections dialing from the loopback
+// source addresses after the first sourceOffset.
+func NewDialer(brokers []string, opt Options, cameras, sourceOffset int) (*Dialer, error) {
+	if opt.Version != 4 && opt.Version != 5 {
+		return nil, fmt.Errorf("MQTT version %d: want 5 or 4 (3.1.1)", opt.Version)
+	}
+	if opt.Keepalive <= 0 {
+		opt.Keepalive = DefaultKeepalive
+	}
+	d := &Dialer{opt: opt, inbox: make(chan inbound, DefaultHandlers), stop: make(chan struct{}), conns: map[*conn]struct{}{}}
+	host := ""
+	for _, b := range brokers {
+		a, err := ParseBroker(b)
+		if err != nil {
+			return nil, err
+		}
+		d.addrs = append(d.addrs, a)
+		host, _, _ = net.SplitHostPort(a)
+	}
+	if len(d.addrs) == 0 {
+		return nil, errors.New("no broker")
+	}
+	for _, local := range loopback.Sources(host, cameras, DefaultPerSource, sourceOffset) {
+		d.dialers = append(d.dialers, &net.Dialer{Timeout: DialTimeout, LocalAddr: local, Control: loopback.Control})
+	}
+	for range DefaultHandlers {
+		d.workers.Go(d.handle)
+	}
+	d.workers.Go(d.keepalive)
+	return d, nil
+}
+
+// Dial connects cam: CONNECT, SUBSCRIBE to its down topic, hello, and the
+// target's welcome.
+func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (link.Conn, wire.Message, error) {
+	addr := d.addrs[cam.Cell%len(d.addrs)]
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	defer cancel()
+	nc, err := d.dialers[(cam.Nth/DefaultPerSource)%len(d.dialers)].DialContext(dctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, wire.Message{}, err
+		}
+		return nil, wire.Message{}, link.Fail(link.Net(err), err)
+	}
+	c := &conn{nc: nc, h: h, d: d, device: cam.Device, down: wire.DownTopic(cam.Device), up: wire.UpTopic(cam.Device)}
+	stopWatch := context.AfterFunc(dctx, func() { nc.SetDeadline(time.Now()) })
+	msg, err := c.handshake(cam, d.opt)
+	stopWatch()
+	if err != nil {
+		nc.Close()
+		if ctx.Err() != nil {
+			return nil, wire.Message{}, ctx.Err()
+		}
+		return nil, wire.Message{}, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	d.mu.Lock()
+	d.conns[c] = struct{}{}
+	d.mu.Unlock()
+	d.readers.Add(1)
+	go c.read()
+	return c, msg, nil
+}
+
+// Close stops the handlers once every reader has ended.
+func (d *Dialer) Close() {
+	d.close.Do(func() {
+		d.readers.Wait()
+		close(d.stop)
+		close(d.inbox)
+		d.workers.Wait()
+	})
+}
+
+// keepalive sends PINGREQ on every connection that has written nothing for
+// half its keep-alive.
+func (d *Dialer) keepalive() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	half := int64(d.opt.Keepalive / 2)
+	var due []*conn
+	for {
+		select {
+		case <-d.stop:
+			return
+		case now := <-t.C:
+			due = due[:0]
+			d.mu.Lock()
+			for c := range d.conns {
+				if now.UnixNano()-c.wrote.Load() >= half {
+					due = append(due, c)
+				}
+			}
+			d.mu.Unlock()
+			for _, c := range due {
+				_ = c.write(func(b *bytes.Buffer) error {
+					pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}}
+					return pk.PingreqEncode(b)
+				})
+			}
+		}
+	}
+}
+
+func (d *Dialer) forget(c *conn) {
+	d.mu.Lock()
+	delete(d.conns, c)
+	d.mu.Unlock()
+}
+
+// conn is one camera's MQTT connection.
+type conn struct {
+	nc       net.Conn
+	h        link.Handler
+	d        *Dialer
+	device   string
+	up, down string
+	version  byte
+
+	wmu    sync.Mutex // one writer at a time: the camera, PUBACKs, PINGREQs
+	nextID uint16
+	wrote  atomic.Int64 // Unix ns of the last write
+
+	pmu     sync.Mutex
+	pending map[uint16]time.Time // QoS 1 publishes waiting for their PUBACK
+
+	abandoned atomic.Bool  // dropped silently: left open and unread
+	reason    atomic.Int32 // the broker's DISCONNECT reason, +1 (0: none)
+}
+
+var _ link.Conn = (*conn)(nil)
+
+// handshake runs CONNECT to welcome on the dialing goroutine.
+func (c *conn) handshake(cam link.Camera, opt Options) (wire.Message, error) {
+	c.version = opt.Version
+	_ = c.nc.SetDeadline(time.Now().Add(DialTimeout))
+	err := c.write(func(b *bytes.Buffer) error {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connect}, ProtocolVersion: opt.Version}
+		pk.Connect = packets.ConnectParams{
+			ProtocolName: []byte("MQTT"), ClientIdentifier: cam.Device, Keepalive: uint16(opt.Keepalive / time.Second), Clean: !opt.Persistent,
+			UsernameFlag: true, Username: []byte(cam.Device), PasswordFlag: true, Password: []byte(cam.Token),
+		}
+		if opt.Version == 5 && opt.Persistent {
+			pk.Properties.SessionExpiryInterval, pk.Properties.SessionExpiryIntervalFlag = uint32(opt.SessionExpiry/time.Second), true
+		}
+		return pk.ConnectEncode(b)
+	})
+	if err != nil {
+		return wire.Message{}, link.Fail(link.Net(err), err)
+	}
+	pk, err := c.next()
+	if err != nil {
+		return wire.Message{}, err
+	}
+	if pk.FixedHeader.Type != packets.Connack {
+		return wire.Message{}, link.Protocolf("the broker answered CONNECT with packet type %d, not CONNACK", pk.FixedHeader.Type)
+	}
+	if pk.ReasonCode != 0 {
+		return wire.Message{}, connackFailure(pk)
+	}
+	_ = c.nc.SetDeadline(time.Now().Add(DialTimeout))
+	err = c.write(func(b *bytes.Buffer) error {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, ProtocolVersion: c.version, PacketID: 1,
+			Filters: packets.Subscriptions{{Filter: c.down, Qos: 1}}}
+		return pk.SubscribeEncode(b)
+	})
+	if err != nil {
+		return wire.Message{}, link.Fail(link.Net(err), err)
+	}
+	if pk, err = c.next(); err != nil {
+		return wire.Message{}, err
+	}
+	if pk.FixedHeader.Type != packets.Suback || len(pk.ReasonCodes) != 1 || pk.ReasonCodes[0] >= 0x80 {
+		return wire.Message{}, &link.Failure{Class: link.ErrHTTP401, Err: fmt.Errorf("the broker refused the subscription to %s (SUBACK %v): its ACL must let a device subscribe to its own down topic", c.down, pk.ReasonCodes)}
+	}
+	_ = c.nc.SetDeadline(time.Now().Add(WelcomeTimeout))
+	if err := c.publish(wire.Encode(&wire.Message{Type: wire.TypeHello, Device: c.device})); err != nil {
+		return wire.Message{}, err
+	}
+	for {
+		pk, err := c.next()
+		if err != nil {
+			return wire.Message{}, err
+		}
+		switch pk.FixedHeader.Type {
+		case packets.Puback:
+			c.acked(pk)
+		case packets.Publish:
+			if pk.FixedHeader.Qos > 0 {
+				_ = c.puback(pk.PacketID)
+			}
+			m, err := wire.Decode(pk.Payload)
+			if err == nil && m.Type != wire.TypeWelcome {
+				err = errors.New("the first message is not a welcome")
+			}
+			if err != nil {
+				return wire.Message{}, link.Fail(link.ErrProtocol, err)
+			}
+			return m, nil
+		case packets.Disconnect:
+			return wire.Message{}, disconnectFailure(pk.ReasonCode, c.version)
+		}
+	}
+}
+
+// next reads one packet on the dialing goroutine.
+func (c *conn) next() (packets.Packet, error) {
+	pk, err := mqttio.ReadPacket(c.nc, c.version)
+	if err != nil {
+		var pe *mqttio.PacketError
+		if errors.As(err, &pe) {
+			return pk, link.Fail(link.ErrProtocol, err)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return pk, link.Fail(link.ErrCloseOther, fmt.Errorf("the broker closed the connection: %w", err))
+		}
+		return pk, link.Fail(link.Net(err), err)
+	}
+	return pk, nil
+}
+
+// connackFailure is a refused CONNACK in herd's classes: credentials
+// refused as a 401, a broker shedding as a 503 (with its retry-after-ms).
+func connackFailure(pk packets.Packet) error {
+	code := pk.ReasonCode
+	if pk.ProtocolVersion != 5 { // 3.1.1's return codes
+		code = map[byte]byte{1: 0x84, 2: 0x85, 3: wire.ReasonUnavailable, 4: wire.ReasonBadCredentials, 5: wire.ReasonNotAuthorized}[code]
+	}
+	err := fmt.Errorf("CONNACK 0x%02X", pk.ReasonCode)
+	switch code {
+	case wire.ReasonBadCredentials, wire.ReasonNotAuthorized:
+		return &link.Failure{Class: link.ErrHTTP401, Status: 401, Err: err}
+	case wire.ReasonUnavailable, wire.ReasonServerBusy, wire.ReasonRateExceeded, wire.ReasonQuotaExceeded:
+		f := &link.Failure{Class: link.ErrHTTP503, Status: 503, Err: err}
+		for _, p := range pk.Properties.User {
+			if p.Key == "retry-after-ms" {
+				if ms, e := strconv.Atoi(p.Val); e == nil && ms > 0 {
+					f.RetryAfter = time.Duration(ms) * time.Millisecond
+				}
+			}
+		}
+		return f
+	}
+	return link.Fail(link.ErrHTTPOther, err)
+}
+
+// disconnectFailure is the broker's DISCONNECT in herd's classes: shedding
+// as a 1013, shutting down as a 1001.
+func disconnectFailure(reason byte, version byte) *link.Failure {
+	err := fmt.Errorf("DISCONNECT 0x%02X from the broker", reason)
+	switch reason {
+	case wire.ReasonServerBusy, wire.ReasonQuotaExceeded, wire.ReasonRateExceeded, wire.ReasonUnavailable:
+		return link.Fail(link.ErrClose1013, err)
+	case wire.ReasonShuttingDown:
+		return link.Fail(link.ErrClose1001, err)
+	}
+	return link.Fail(link.ErrCloseOther, err)
+}
+
+// write encodes one packet with enc and writes it, under the write lock.
+func (c *conn) write(enc func(*bytes.Buffer) error) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	err := mqttio.Write(c.nc, enc)
+	c.wrote.Store(time.Now().UnixNano())
+	return err
+}
+
+// publish sends msg on the up topic, QoS 1.
+func (c *conn) publish(msg []byte) error {
+	c.pmu.Lock()
+	c.nextID++
+	if c.nextID == 0 {
+		c.nextID = 1
+	}
+	id := c.nextID
+	if c.pending == nil {
+		c.pending = map[uint16]time.Time{}
+	}
+	c.pending[id] = time.Now()
+	c.pmu.Unlock()
+	err := c.write(func(b *bytes.Buffer) error {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: c.version, TopicName: c.up, PacketID: id, Payload: msg}
+		return pk.PublishEncode(b)
+	})
+	if err != nil {
+		return link.Fail(link.Net(err), err)
+	}
+	return nil
+}
+
+func (c *conn) puback(id uint16) error {
+	return c.write(func(b *bytes.Buffer) error {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, ProtocolVersion: c.version, PacketID: id}
+		return pk.PubackEncode(b)
+	})
+}
+
+// acked takes a PUBACK: its latency, for an observer.
+func (c *conn) acked(pk packets.Packet) {
+	c.pmu.Lock()
+	sent, ok := c.pending[pk.PacketID]
+	delete(c.pending, pk.PacketID)
+	c.pmu.Unlock()
+	if ok {
+		if o, is := c.h.(PubackObserver); is {
+			o.Puback(c, time.Since(sent))
+		}
+	}
+}
+
+func (c *conn) Send(msg []byte) error {
+	if err := c.publish(msg); err != nil {
+		c.nc.Close()
+		return err
+	}
+	return nil
+}
+
+func (c *conn) Drop(mode string) {
+	c.d.forget(c)
+	switch mode {
+	case scenarios.ModeSilent:
+		// No more PINGREQ, no reading: the broker must notice.
+		c.abandoned.Store(true)
+		_ = c.nc.SetReadDeadline(time.Now())
+		return
+	case scenarios.ModeClose:
+		_ = c.disconnect()
+	default:
+		if tc, ok := c.nc.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // close sends RST
+		}
+	}
+	c.nc.Close()
+}
+
+func (c *conn) Close() {
+	c.d.forget(c)
+	if !c.abandoned.Load() {
+		_ = c.disconnect()
+	}
+	c.nc.Close()
+}
+
+func (c *conn) disconnect() error {
+	return c.write(func(b *bytes.Buffer) error {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: c.version}
+		return pk.DisconnectEncode(b)
+	})
+}
+
+// read is the connection's reader: it only reads, and hands each packet to
+// the handlers, waiting until it is dealt with.
+func (c *conn) read() {
+	defer c.d.readers.Done()
+	done := make(chan struct{})
+	for {
+		body, hdr, err := mqttio.ReadRaw(c.nc)
+		if err == nil {
+			c.d.inbox <- inbound{c: c, hdr: hdr, body: body, done: done}
+			<-done
+			if r := c.reason.Load(); r == 0 {
+				continue
+			}
+			err = disconnectFailure(byte(c.reason.Load()-1), c.version)
+		}
+		c.d.forget(c)
+		c.nc.Close()
+		if c.abandoned.Load() {
+			return
+		}
+		var lf *link.Failure
+		switch {
+		case errors.As(err, &lf):
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			lf = link.Fail(link.ErrCloseOther, fmt.Errorf("the broker closed the connection: %w", err))
+		default:
+			lf = link.Fail(link.Net(err), err)
+		}
+		c.h.Lost(c, lf)
+		return
+	}
+}
+
+// inbound is a handler's job: one packet, then done signalled.
+type inbound struct {
+	c    *conn
+	hdr  byte
+	body *bytes.Buffer
+	done chan struct{}
+}
+
+// handle is one of the handlers.
+func (d *Dialer) handle() {
+	for in := range d.inbox {
+		c := in.c
+		pk, err := mqttio.Decode(in.hdr, in.body.Bytes(), c.version)
+		if err != nil {
+			c.reason.Store(0x81 + 1) // malformed: end the connection
+		} else {
+			switch pk.FixedHeader.Type {
+			case packets.Publish:
+				if pk.FixedHeader.Qos > 0 {
+					_ = c.puback(pk.PacketID)
+				}
+				c.h.Message(c, pk.Payload)
+			case packets.Puback:
+				c.acked(pk)
+			case packets.Disconnect:
+				c.reason.Store(int32(pk.ReasonCode) + 1)
+			}
+		}
+		mqttio.Bufs.Put(in.body)
+		in.done <- struct{}{}
+	}
+}

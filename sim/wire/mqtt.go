@@ -1,0 +1,51 @@
+package wire
+
+import "strings"
+
+// TypeHello is the device's first message over MQTT: the target answers it
+// with a welcome on the device's down topic.
+const TypeHello = "hello"
+
+// Topics of herd/1 over MQTT: a device publishes to its up topic and
+// subscribes to its down topic, both QoS 1.
+const (
+	TopicPrefix = "herd/v1/d/"
+	UpSuffix    = "/up"
+	DownSuffix  = "/down"
+	// UpFilter is every device's up topic, for a target's ingest.
+	UpFilter = TopicPrefix + "+" + UpSuffix
+)
+
+// UpTopic is device's up topic.
+func UpTopic(device string) string { return TopicPrefix + device + UpSuffix }
+
+// DownTopic is device's down topic.
+func DownTopic(device string) string { return TopicPrefix + device + DownSuffix }
+
+// TopicDevice is the device of an up or down topic, and which it is.
+func TopicDevice(topic string) (device string, up, ok bool) {
+	rest, ok := strings.CutPrefix(topic, TopicPrefix)
+	if !ok {
+		return "", false, false
+	}
+	if d, ok := strings.CutSuffix(rest, UpSuffix); ok && ValidID(d) && !strings.Contains(d, "/") {
+		return d, true, true
+	}
+	if d, ok := strings.CutSuffix(rest, DownSuffix); ok && ValidID(d) && !strings.Contains(d, "/") {
+		return d, false, true
+	}
+	return "", false, false
+}
+
+// MQTT reason codes herd/1 over MQTT gives a meaning (MQTT 5; 3.1.1's
+// CONNACK return codes in the comments).
+const (
+	ReasonBadCredentials   = 0x86 // 3.1.1: 4
+	ReasonNotAuthorized    = 0x87 // 3.1.1: 5
+	ReasonUnavailable      = 0x88 // 3.1.1: 3
+	ReasonServerBusy       = 0x89
+	ReasonShuttingDown     = 0x8B
+	ReasonSessionTakenOver = 0x8E
+	ReasonQuotaExceeded    = 0x97
+	ReasonRateExceeded     = 0x9F
+)
