@@ -59,6 +59,7 @@ const (
 	HistList      = "list"
 	HistThumbnail = "thumbnail"
 	HistLive      = "live"
+	HistPuback    = "puback"
 )
 
 // Histogram is one latency a drill records.
@@ -74,6 +75,7 @@ var histograms = []Histogram{
 	{HistList, "Events-tab page request"},
 	{HistThumbnail, "thumbnail fetch"},
 	{HistLive, "live-view request to frame"},
+	{HistPuback, "an MQTT camera's publish to the broker's PUBACK (the broker took it; the target's ack is ack)"},
 }
 
 // Histograms returns the latency histograms, in the order reports show
@@ -195,17 +197,17 @@ var errorClasses = []ErrorClass{
 		Remedy: "check --target, and that the target (or every cell) is running"},
 	{Name: "timeout", Meaning: "a dial, handshake, welcome or request got no answer in time",
 		Remedy: "the target is overloaded or unreachable: look at its CPU and queues; herd's own lag (the herd line) says whether herd was the bottleneck"},
-	{Name: "http_401", Meaning: "the target refused a device or user token",
+	{Name: "http_401", Meaning: "the target refused a device or user token (over MQTT: CONNACK 0x86/0x87, or a refused subscription)",
 		Remedy: "provision the fleet (drop --provision=false), or provision it from 'herd fleet export' with the same --key-file, --cameras and --seed"},
 	{Name: "http_429", Meaning: "the target shed load with 429 Too Many Requests", Shed: true,
 		Remedy: "expected under a herd: the reconnect policy and Retry-After decide how fast it clears"},
-	{Name: "http_503", Meaning: "the target shed load with 503 Service Unavailable", Shed: true,
+	{Name: "http_503", Meaning: "the target shed load with 503 Service Unavailable (over MQTT: CONNACK 0x88, 0x89, 0x97 or 0x9F)", Shed: true,
 		Remedy: "expected under a herd: the reconnect policy and Retry-After decide how fast it clears"},
 	{Name: "http_other", Meaning: "the target answered a status herd/1 does not promise for that request (the codes are listed beside it)",
 		Remedy: "look up those status codes in the target's logs"},
-	{Name: "close_1013", Meaning: "the target shed an open connection with close code 1013 (try again later)", Shed: true,
+	{Name: "close_1013", Meaning: "the target shed an open connection with close code 1013, try again later (over MQTT: DISCONNECT 0x89 or 0x97)", Shed: true,
 		Remedy: "expected under a herd: cameras come back under their reconnect policy"},
-	{Name: "close_1001", Meaning: "the target closed connections as going away (1001): a restart or a deploy",
+	{Name: "close_1001", Meaning: "the target closed connections as going away (1001; over MQTT: DISCONNECT 0x8B): a restart or a deploy",
 		Remedy: "check whether the target restarted during the drill"},
 	{Name: "close_other", Meaning: "a connection closed with another code, or dropped without one",
 		Remedy: "look at the target's and any proxy's idle and connection limits"},

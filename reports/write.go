@@ -141,8 +141,8 @@ func WriteSummary(w io.Writer, r *Result) error {
 	for _, h := range catalog.Histograms() {
 		name := h.Name
 		l, ok := r.Latency[name]
-		if !ok {
-			continue
+		if !ok || name == catalog.HistPuback && l.Count == 0 && len(r.Target.Brokers) == 0 {
+			continue // puback: MQTT drills only
 		}
 		p.f("  %-10s %9d %8.1f %8.1f %8.1f %8.1f %8.1f\n", name, l.Count, l.P50Ms, l.P90Ms, l.P99Ms, l.P999Ms, l.MaxMs)
 	}

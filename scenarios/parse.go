@@ -28,7 +28,8 @@ const maxPairs = 100_000
 var (
 	scenarioFields  = []string{"name", "description", "fleet", "camera", "reconnect", "app", "audit", "phases", "thresholds", "allow_violations"}
 	fleetFields     = []string{"cameras", "seed"}
-	cameraFields    = []string{"events_per_minute", "thumb_bytes", "frame_bytes", "backlog", "kinds"}
+	cameraFields    = []string{"events_per_minute", "thumb_bytes", "frame_bytes", "backlog", "kinds", "mqtt"}
+	mqttFields      = []string{"keepalive", "clean_start", "session_expiry"}
 	reconnectFields = []string{"policy", "base", "cap", "reset_after", "honour_retry_after", "honour_1013"}
 	appFields       = []string{"active", "poll", "surge", "surge_window", "thumbnails", "live", "probes", "page_size"}
 	auditFields     = []string{"thumbnails"}
@@ -516,6 +517,17 @@ func (d *decoder) camera(n *yaml.Node, path string, c *CameraSpec) {
 				d.str(item, fmt.Sprintf("%s[%d]", path, i), &k, "kinds: [motion, person]")
 				c.Kinds = append(c.Kinds, k)
 			}
+		case "mqtt":
+			d.mapping(v, path, mqttFields, func(name, path string, v *yaml.Node) {
+				switch name {
+				case "keepalive":
+					d.duration(v, path, &c.MQTT.Keepalive, "keepalive: 30s")
+				case "clean_start":
+					d.bool(v, path, &c.MQTT.CleanStart)
+				case "session_expiry":
+					d.duration(v, path, &c.MQTT.SessionExpiry, "session_expiry: 5m")
+				}
+			})
 		}
 	})
 }

@@ -123,6 +123,21 @@ type CameraSpec struct {
 	// Kinds are the event kinds drawn uniformly (default motion, person,
 	// package).
 	Kinds []string `yaml:"kinds,flow" json:"kinds"`
+	// MQTT is the camera's MQTT session, when the drill runs over MQTT.
+	MQTT MQTTSpec `yaml:"mqtt" json:"mqtt"`
+}
+
+// MQTTSpec is a camera's MQTT session (herd/1 over MQTT).
+type MQTTSpec struct {
+	// Keepalive is the keep-alive the camera asks for (default 30s): a
+	// silent outage is noticed by the broker after one and a half of it.
+	Keepalive Duration `yaml:"keepalive" json:"keepalive"`
+	// CleanStart false asks for a persistent session (MQTT 5: Clean Start
+	// 0 with SessionExpiry; 3.1.1: Clean Session 0). Default true.
+	CleanStart bool `yaml:"clean_start" json:"clean_start"`
+	// SessionExpiry is how long the broker keeps a persistent session
+	// (MQTT 5; default 0, with clean_start true).
+	SessionExpiry Duration `yaml:"session_expiry" json:"session_expiry"`
 }
 
 // Reconnect policies, the values of ReconnectSpec.Policy. The delay before
@@ -287,6 +302,7 @@ func Defaults() *Scenario {
 			FrameBytes:      4096,
 			Backlog:         20,
 			Kinds:           []string{"motion", "person", "package"},
+			MQTT:            MQTTSpec{Keepalive: Duration{30 * time.Second}, CleanStart: true},
 		},
 		Reconnect: ReconnectSpec{
 			Policy:           PolicyFullJitter,

@@ -154,6 +154,14 @@ func (v *validator) camera() {
 	v.intRange("camera.thumb_bytes", c.ThumbBytes, minThumb, maxBlob, "thumbnails are a few KiB, e.g. 1024")
 	v.intRange("camera.frame_bytes", c.FrameBytes, 1, maxBlob, "a live frame is a few KiB, e.g. 4096")
 	v.intRange("camera.backlog", c.Backlog, 0, maxBacklog, "a camera keeps a few dozen events while offline, e.g. 20")
+	if k := c.MQTT.Keepalive.Duration; k < time.Second || k > 18*time.Hour || k%time.Second != 0 {
+		v.add("camera.mqtt.keepalive", fmt.Sprintf("must be whole seconds from 1s to 18h, got %s", c.MQTT.Keepalive), "MQTT counts keep-alive in seconds, e.g. keepalive: 30s")
+	}
+	if e := c.MQTT.SessionExpiry.Duration; e < 0 || e%time.Second != 0 || e > time.Duration(1<<32-1)*time.Second {
+		v.add("camera.mqtt.session_expiry", fmt.Sprintf("must be whole seconds from 0, got %s", c.MQTT.SessionExpiry), "e.g. session_expiry: 5m")
+	} else if e > 0 && c.MQTT.CleanStart {
+		v.add("camera.mqtt.session_expiry", "a session expiry with clean_start true: a clean session is not kept", "set clean_start: false for a persistent session")
+	}
 	switch {
 	case len(c.Kinds) == 0:
 		v.add("camera.kinds", "no event kinds", "list at least one, e.g. kinds: [motion, person, package]")

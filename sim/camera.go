@@ -502,6 +502,11 @@ func (c *camera) Lost(conn link.Conn, err error) {
 	f.sched.At(c, time.Now())
 }
 
+// Puback records the broker's PUBACK latency of a message the camera
+// published over MQTT (sim/mqtt's PubackObserver): the broker's own figure,
+// apart from the target's ack.
+func (c *camera) Puback(_ link.Conn, d time.Duration) { c.f.m.record(c.idx, hPuback, d) }
+
 // Message settles one message from the target: acks and nacks, and live
 // requests answered (under mu, so the camera's writes stay one at a time).
 // It runs on the transport's handlers, so it must not wait long.

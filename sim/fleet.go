@@ -221,7 +221,7 @@ func New(d Drill, opts ...Option) (*Fleet, error) {
 	f.sched = timers.New[*camera]()
 	f.dialq = make(chan *camera, f.cameras)
 	f.scratch.New = func() any { return new(scratch) }
-	if f.link, err = newLink(d.Target, f.cameras, f.sourceOffset); err != nil {
+	if f.link, err = newLink(d, f.cameras, f.sourceOffset); err != nil {
 		return nil, err
 	}
 	f.httpc = newAppClient(&http.Transport{
@@ -233,12 +233,16 @@ func New(d Drill, opts ...Option) (*Fleet, error) {
 	return f, nil
 }
 
-// newLink is the transport of target's device channel for a process of
-// cameras cameras: herd/1 over MQTT on its brokers, or over WebSocket on
+// newLink is the transport of d's device channel for a process of cameras
+// cameras: herd/1 over MQTT on the target's brokers, or over WebSocket on
 // the cells' hosts.
-func newLink(target Target, cameras, sourceOffset int) (link.Dialer, error) {
+// The MQTT session is the scenario's camera.mqtt.
+func newLink(d Drill, cameras, sourceOffset int) (link.Dialer, error) {
+	target := d.Target
 	if len(target.Brokers) > 0 {
-		return mqtt.NewDialer(target.Brokers, target.MQTT, cameras, sourceOffset)
+		opt, spec := target.MQTT, d.Scenario.Camera.MQTT
+		opt.Keepalive, opt.Persistent, opt.SessionExpiry = spec.Keepalive.Duration, !spec.CleanStart, spec.SessionExpiry.Duration
+		return mqtt.NewDialer(target.Brokers, opt, cameras, sourceOffset)
 	}
 	return ws.NewDialer(target.Cells, cameras, sourceOffset)
 }

@@ -23,12 +23,13 @@ const (
 	HistThumbnail = catalog.HistThumbnail // thumbnail fetch
 	HistLive      = catalog.HistLive      // live-view request to frame
 	HistFirstAck  = catalog.HistFirstAck  // reconnect to the first ack on the new socket
+	HistPuback    = catalog.HistPuback    // MQTT: publish to the broker's PUBACK
 	HistRecovery  = "recovery"            // a camera's outage end to its reconnect
 	HistLag       = "lag"                 // how late the generator ran its own schedule
 )
 
 // HistogramNames lists every histogram a run records.
-var HistogramNames = []string{HistConnect, HistAck, HistList, HistThumbnail, HistLive, HistFirstAck, HistRecovery, HistLag} // in histID order
+var HistogramNames = []string{HistConnect, HistAck, HistList, HistThumbnail, HistLive, HistFirstAck, HistRecovery, HistLag, HistPuback} // in histID order
 
 // Histogram bounds: 1 µs to 1 hour at 3 significant digits.
 const (
@@ -73,7 +74,7 @@ func newHistSet() *histSet {
 }
 
 // numHists is len(HistogramNames), as a constant for the array.
-const numHists = 8
+const numHists = 9
 
 type histID uint8
 
@@ -86,6 +87,7 @@ const (
 	hFirstAck
 	hRecovery
 	hLag
+	hPuback
 )
 
 // Counter names of a run.

@@ -78,7 +78,7 @@ func Preflight(ctx context.Context, d Drill) error {
 	cam, _ := l.CamerasOf(acct)
 	dev := l.Device(cam)
 	cell := CellOf(l.AccountID(acct), len(d.Target.Cells))
-	dialer, err := newLink(d.Target, 1, d.SourceOffset)
+	dialer, err := newLink(d, 1, d.SourceOffset)
 	if err != nil {
 		return err
 	}

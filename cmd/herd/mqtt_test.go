@@ -188,3 +188,38 @@ func TestMQTTWrongBrokerCredentials(t *testing.T) {
 	}
 	_ = reports.Schema
 }
+
+// The outage modes over MQTT: a silent outage (no PINGREQ, the broker
+// notices after one and a half keep-alives), then a close (DISCONNECT):
+// every camera comes back, taking over its old session; nothing leaks or
+// is lost. A broker that sheds CONNECTs (CONNACK 0x9F with retry-after-ms)
+// is shedding, not failing.
+func TestMQTTOutageModesAndShedding(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "modes.yaml")
+	os.WriteFile(sc, []byte(`name: modes-mqtt
+camera:
+  mqtt: {keepalive: 2s}
+reconnect: {policy: full-jitter, base: 500ms, cap: 2s}
+phases:
+  - {kind: steady, duration: 2s}
+  - {kind: outage, duration: 4s, fraction: 1, mode: silent}
+  - {kind: settle, duration: 3s}
+  - {kind: outage, duration: 1s, fraction: 1, mode: close}
+  - {kind: settle, duration: 4s}
+`), 0o600)
+	out := filepath.Join(dir, "modes.json")
+	code, stdout, _ := herd(t, context.Background(), "run", sc, "--transport", "mqtt", "--cameras", "150", "--quiet", "--out", out)
+	r := readResult(t, out)
+	if code != exitcode.OK || r.Recovery.Affected != 300 || r.Recovery.Reconnected != 300 || r.Violations.Total != 0 {
+		t.Errorf("exit %d, %d of %d back, %d violations\n%s", code, r.Recovery.Reconnected, r.Recovery.Affected, r.Violations.Total, stdout)
+	}
+
+	out = filepath.Join(dir, "shed.json")
+	code, stdout, _ = herd(t, context.Background(), "run", "--transport", "mqtt", "--cameras", "300", "--time-scale", "0.1",
+		"--target-max-connect-rate", "300", "--target-connect-burst", "50", "--quiet", "--out", out)
+	r = readResult(t, out)
+	if code != exitcode.OK || r.Errors.Shed == 0 || r.Errors.ByClass["http_503"] == 0 || r.Recovery.Reconnected != 300 {
+		t.Errorf("exit %d, shed %d (%v), %d back\n%s", code, r.Errors.Shed, r.Errors.ByClass, r.Recovery.Reconnected, stdout)
+	}
+}
