@@ -6,9 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
+	"github.com/herd-drill/herd/internal/atomicfile"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
@@ -65,4 +69,20 @@ pattern write %s%%u%s
 pattern read %s%%u%s
 `, ingestUser, wire.UpFilter, wire.TopicPrefix, wire.DownSuffix, wire.TopicPrefix, wire.UpSuffix, wire.TopicPrefix, wire.DownSuffix)
 	return err
+}
+
+// WriteMosquitto writes dir/passwd and dir/acl (MosquittoPasswd and
+// MosquittoACL), each atomically, creating dir, and returns their paths.
+func (l *Layout) WriteMosquitto(dir, ingestUser, ingestPassword string) (passwd, acl string, err error) {
+	if ingestPassword == "" {
+		return "", "", errors.New("the ingest needs a password (--ingest-password or HERD_BROKER_PASSWORD): the one the target's ingest logs in with")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	passwd, acl = filepath.Join(dir, "passwd"), filepath.Join(dir, "acl")
+	if err := atomicfile.Write(passwd, func(w io.Writer) error { return l.MosquittoPasswd(w, ingestUser, ingestPassword) }); err != nil {
+		return "", "", err
+	}
+	return passwd, acl, atomicfile.Write(acl, func(w io.Writer) error { return MosquittoACL(w, ingestUser) })
 }

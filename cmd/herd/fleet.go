@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/herd-drill/herd/internal/atomicfile"
 	"github.com/herd-drill/herd/sim"
+	"github.com/herd-drill/herd/sim/oracle"
 )
 
 func init() { subcommands = append(subcommands, newFleetCmd) }
@@ -46,15 +46,7 @@ cameras and apps present what you provisioned.`,
   herd run --key-file key.hex --cameras 10000 --seed 7 --provision=false --target https://staging.example.internal
   herd fleet export --format mosquitto --key-file key.hex --cameras 10000 --ingest-password "$P" mosquitto/
       # mosquitto/passwd and mosquitto/acl: password_file and acl_file of a Mosquitto for herd/1 over MQTT`,
-		Args: func(c *cobra.Command, args []string) error {
-			switch {
-			case format == "mosquitto" && len(args) != 1:
-				return usagef(c, errors.New("--format mosquitto writes passwd and acl into a directory: give it, e.g. herd fleet export --format mosquitto DIR"))
-			case format != "mosquitto" && len(args) > 0:
-				return usagef(c, fmt.Errorf("unexpected argument %q (the JSON Lines go to stdout or --out)", args[0]))
-			}
-			return nil
-		},
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if cameras < 1 {
 				return usagef(c, fmt.Errorf("--cameras: a fleet needs at least one camera, got %d", cameras))
@@ -62,18 +54,27 @@ cameras and apps present what you provisioned.`,
 			if keyFile == "" {
 				return usagef(c, errors.New("--key-file is required: a fleet's names and tokens derive from its run's key; make one with 'herd key > key.hex' and give the same file to 'herd run'"))
 			}
-			key, err := runKey(c, keyFile)
+			key, err := oracle.RunKey(keyFile)
 			if err != nil {
-				return err
+				return usagef(c, err)
 			}
 			l, err := sim.NewLayout(cameras, seed, key)
 			if err != nil {
 				return usagef(c, fmt.Errorf("--cameras: %w", err))
 			}
-			switch format {
-			case "jsonl":
-			case "mosquitto":
-				return exportMosquitto(c, l, args[0], ingestUser, ingestPassword)
+			switch {
+			case format == "jsonl" && len(args) > 0:
+				return usagef(c, fmt.Errorf("unexpected argument %q (the JSON Lines go to stdout or --out)", args[0]))
+			case format == "jsonl":
+			case format == "mosquitto" && len(args) == 0:
+				return usagef(c, errors.New("--format mosquitto writes passwd and acl into a directory: give it, e.g. herd fleet export --format mosquitto DIR"))
+			case format == "mosquitto":
+				passwd, acl, err := l.WriteMosquitto(args[0], ingestUser, ingestPassword)
+				if err != nil {
+					return usagef(c, err)
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "herd: wrote %s (%d devices and %s) and %s (run %s)\n", passwd, l.Cameras(), ingestUser, acl, l.Namespace())
+				return nil
 			default:
 				return usagef(c, fmt.Errorf("--format %q: want jsonl or mosquitto", format))
 			}
@@ -96,23 +97,4 @@ cameras and apps present what you provisioned.`,
 	c.Flags().StringVar(&ingestUser, "ingest-user", "herd-target", "with --format mosquitto: the user of the target's ingest (herd target --broker-user)")
 	c.Flags().StringVar(&ingestPassword, "ingest-password", os.Getenv("HERD_BROKER_PASSWORD"), "with --format mosquitto: its password (env HERD_BROKER_PASSWORD; herd target --broker-password)")
 	return c
-}
-
-// exportMosquitto writes DIR/passwd and DIR/acl for the fleet.
-func exportMosquitto(c *cobra.Command, l *sim.Layout, dir, user, password string) error {
-	if password == "" {
-		return usagef(c, errors.New("--format mosquitto needs --ingest-password (or HERD_BROKER_PASSWORD): the password the target's ingest logs in with"))
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	passwd, acl := filepath.Join(dir, "passwd"), filepath.Join(dir, "acl")
-	if err := atomicfile.Write(passwd, func(w io.Writer) error { return l.MosquittoPasswd(w, user, password) }); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(acl, func(w io.Writer) error { return sim.MosquittoACL(w, user) }); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.ErrOrStderr(), "herd: wrote %s (%d devices and %s) and %s (run %s)\n", passwd, l.Cameras(), user, acl, l.Namespace())
-	return nil
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/herd-drill/herd/internal/k8s"
 	"github.com/herd-drill/herd/scenarios"
-	"github.com/herd-drill/herd/sim"
 	"github.com/herd-drill/herd/sim/oracle"
 )
 
@@ -121,22 +120,9 @@ one).`,
 	return c
 }
 
-// startInstant is --start-at, normalised to UTC, or now + --start-delay
-// to the second.
-func (fl *k8sFlags) startInstant(now time.Time) (time.Time, error) {
-	if fl.startAt == "" {
-		return now.Add(fl.startDelay).UTC().Truncate(time.Second), nil
-	}
-	t, err := sim.ParseInstant(fl.startAt)
-	return t.UTC(), err
-}
-
 func writeK8s(c *cobra.Command, name string, fl *k8sFlags, now time.Time) error {
 	d := fl.Drill
 	err := d.Check()
-	if fl.startDelay < 0 {
-		err = errors.Join(err, fmt.Errorf("--start-delay %v is negative", fl.startDelay))
-	}
 	if c.Flags().Changed("cameras") && fl.cameras < 1 {
 		err = errors.Join(err, fmt.Errorf("--cameras %d: want at least 1", fl.cameras))
 	}
@@ -158,16 +144,13 @@ func writeK8s(c *cobra.Command, name string, fl *k8sFlags, now time.Time) error 
 	if _, err := d.SetScenario(sc, cameras, seed); err != nil {
 		return usagef(c, err)
 	}
-	if d.Start, err = fl.startInstant(now); err != nil {
+	if err := d.SetStart(fl.startAt, fl.startDelay, now); err != nil {
 		return usagef(c, err)
 	}
 	if d.KeySecret == "" {
-		key, err := oracle.NewKey()
-		if err != nil {
+		if d.Key, err = oracle.NewKeyText(); err != nil {
 			return fmt.Errorf("generating the run's key: %w", err)
 		}
-		text, _ := key.MarshalText()
-		d.Key = string(text)
 	}
 	if err := d.Write(c.OutOrStdout()); err != nil {
 		return err

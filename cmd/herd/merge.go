@@ -79,11 +79,7 @@ forge provenance.`,
   herd run --shard 0/4 --key-file key.hex --target http://… --start-at 2026-12-01T10:00:00Z`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			k, err := oracle.NewKey()
-			if err != nil {
-				return err
-			}
-			text, err := k.MarshalText()
+			text, err := oracle.NewKeyText()
 			if err != nil {
 				return err
 			}

@@ -44,7 +44,7 @@ func TestReportWritesEveryFormat(t *testing.T) {
 			t.Errorf("%s.hgrm: %v, %.60q", name, err, b)
 		}
 	}
-	for _, want := range []string{"wrote the HTML report to " + html, "wrote the JUnit report to " + junit, "wrote 7 .hgrm histograms to " + hgrm} {
+	for _, want := range []string{"wrote the HTML report to " + html, "wrote the JUnit report to " + junit, "wrote 8 .hgrm histograms to " + hgrm} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}

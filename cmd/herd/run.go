@@ -123,20 +123,6 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	return c
 }
 
-// runKey is the run's oracle key: the shards' shared one from --key-file,
-// or a fresh one. Its names (the run namespace, the fleet's tokens) derive
-// from it, so a drill never meets an earlier drill's accounts.
-func runKey(c *cobra.Command, keyFile string) (*oracle.Key, error) {
-	if keyFile == "" {
-		return oracle.NewKey()
-	}
-	k, err := oracle.ReadKeyFile(keyFile)
-	if err != nil {
-		return nil, usagef(c, fmt.Errorf("--key-file: %w", err))
-	}
-	return k, nil
-}
-
 // runScenario loads name and applies --time-scale, --cameras, --seed and
 // --policy.
 func runScenario(c *cobra.Command, name string, fl *runFlags) (*scenarios.Scenario, error) {
@@ -163,9 +149,9 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	if err != nil {
 		return err
 	}
-	key, err := runKey(c, fl.keyFile)
+	key, err := oracle.RunKey(fl.keyFile)
 	if err != nil {
-		return err
+		return usagef(c, err)
 	}
 	embedded := fl.target == ""
 	if fl.workers < 0 || fl.cells < 0 {
@@ -174,7 +160,7 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	if err := checkTargetFlags(c, fl, embedded); err != nil {
 		return err
 	}
-	tgt, err := transportOf(fl, embedded)
+	tgt, err := sim.TargetOf(fl.transport, fl.brokers, fl.mqttVersion, fl.adminToken, embedded)
 	if err != nil {
 		return usagef(c, err)
 	}

@@ -23,7 +23,7 @@ func newTargetCmd() *cobra.Command {
 		faults     string
 		cells      int
 		cfg        cloud.Config
-		mq         mqttTarget
+		mq         cloud.DeviceChannel
 	)
 	c := &cobra.Command{
 		Use:   "target",
@@ -76,19 +76,19 @@ with its own file limit, so N cells hold N times the sockets.`,
 				srv.Close()
 				return err
 			}
-			mln, broker, err := mq.listen()
+			mln, broker, err := mq.Listen()
 			if err != nil {
 				ln.Close()
 				srv.Close()
 				return err
 			}
 			url := "http://" + ln.Addr().String()
-			fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s%s\n", url, adminToken, mq.describe(broker))
+			fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s%s\n", url, adminToken, brokerNote(broker))
 			fmt.Fprintf(c.ErrOrStderr(), "herd target: faults %s\n", fs)
 			if p, ok := procs.FromParent(c.InOrStdin()); ok {
 				p.Ready(cloud.CellReady{URL: url, Broker: broker}) // a cell of a herd run: tell it where
 			}
-			err = mq.serve(c.Context(), srv, ln, mln)
+			err = mq.Serve(c.Context(), srv, ln, mln)
 			st := srv.Stats()
 			fmt.Fprintf(c.ErrOrStderr(), "herd target: stopped: %d connects accepted, %d refused, %d events stored, %d acks, %d nacks\n",
 				st.ConnectsAccepted, st.ConnectsRefused+st.ConnectsUnauthorized, st.EventsStored, st.Acks, st.Nacks)
@@ -99,10 +99,10 @@ with its own file limit, so N cells hold N times the sockets.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on (host:port; port 0 picks a free one)")
 	f.StringVar(&adminToken, "admin-token", os.Getenv("HERD_ADMIN_TOKEN"), "bearer token of POST /v1/fleet (env HERD_ADMIN_TOKEN; generated and printed when absent)")
 	f.IntVar(&cells, "cells", 1, "run this many target processes on consecutive ports (see the cell routing rule above)")
-	f.StringVar(&mq.listen_, "mqtt-listen", "", "also serve herd/1 over MQTT on an embedded broker at this address (host:port; port 0 picks a free one)")
-	f.StringVar(&mq.broker, "broker", "", "serve the device channel through this external MQTT broker (mqtt://host:port) instead: the ingest subscribes to every device's up topic")
-	f.StringVar(&mq.user, "broker-user", "", "user name of the ingest at --broker")
-	f.StringVar(&mq.password, "broker-password", os.Getenv("HERD_BROKER_PASSWORD"), "password of the ingest at --broker (env HERD_BROKER_PASSWORD)")
+	f.StringVar(&mq.MQTTListen, "mqtt-listen", "", "also serve herd/1 over MQTT on an embedded broker at this address (host:port; port 0 picks a free one)")
+	f.StringVar(&mq.Broker, "broker", "", "serve the device channel through this external MQTT broker (mqtt://host:port) instead: the ingest subscribes to every device's up topic")
+	f.StringVar(&mq.User, "broker-user", "", "user name of the ingest at --broker")
+	f.StringVar(&mq.Password, "broker-password", os.Getenv("HERD_BROKER_PASSWORD"), "password of the ingest at --broker (env HERD_BROKER_PASSWORD)")
 	f.StringVar(&faults, "fault", "", "faults to switch on, comma-separated: "+cloud.FaultNames())
 	f.Float64Var(&cfg.MaxConnectRate, "max-connect-rate", 0, "token-bucket rate for upgrades, and for app calls, per second (0 = unlimited); refusals get 503 + Retry-After")
 	f.IntVar(&cfg.ConnectBurst, "connect-burst", 0, "token-bucket size (default: the rate, at least 1)")
@@ -113,7 +113,7 @@ with its own file limit, so N cells hold N times the sockets.`,
 	f.IntVar(&cfg.WriteQueue, "write-queue", cloud.DefaultWriteQueue, "write-behind queue capacity, in events")
 	f.DurationVar(&cfg.WriteCost, "write-cost", cloud.DefaultWriteCost, "store's cost per event write (sets the writer's capacity)")
 	c.PreRunE = func(c *cobra.Command, _ []string) error {
-		err := errors.Join(cfg.CheckFlags(), cloud.CheckListen(listen, cells), mq.check(cells))
+		err := errors.Join(cfg.CheckFlags(), cloud.CheckListen(listen, cells), mq.Check(cells))
 		if cells < 1 || cells > maxCells {
 			err = errors.Join(err, fmt.Errorf("--cells must be 1 to %d, got %d", maxCells, cells))
 		}
@@ -146,4 +146,11 @@ func serveCells(c *cobra.Command, n int, listen, token string) error {
 	}
 	fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s\n", strings.Join(g.URLs, ","), token)
 	return g.Wait(ctx)
+}
+
+func brokerNote(broker string) string {
+	if broker == "" {
+		return ""
+	}
+	return " mqtt=" + broker
 }

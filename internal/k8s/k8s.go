@@ -80,6 +80,24 @@ type Drill struct {
 	HerdVersion string
 }
 
+// SetStart sets the shards' shared start: startAt (RFC 3339), or now +
+// delay to the second, in UTC.
+func (d *Drill) SetStart(startAt string, delay time.Duration, now time.Time) error {
+	if startAt == "" {
+		if delay < 0 {
+			return fmt.Errorf("--start-delay %v is negative", delay)
+		}
+		d.Start = now.Add(delay).UTC().Truncate(time.Second)
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, startAt)
+	if err != nil {
+		return fmt.Errorf("--start-at %q is not an RFC 3339 instant such as 2026-12-01T10:00:00Z", startAt)
+	}
+	d.Start = t.UTC()
+	return nil
+}
+
 // Check validates d, returning every problem at once, in terms of herd
 // k8s's flags.
 func (d *Drill) Check() error {

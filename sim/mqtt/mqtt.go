@@ -26,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -89,25 +88,6 @@ type Dialer struct {
 
 var _ link.Dialer = (*Dialer)(nil)
 
-// ParseBroker checks a broker URL and returns its host:port.
-func ParseBroker(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "", fmt.Errorf("broker %q is not a URL such as mqtt://127.0.0.1:1883", raw)
-	}
-	switch u.Scheme {
-	case "mqtt", "tcp":
-	case "mqtts", "ssl", "ws", "wss":
-		return "", fmt.Errorf("broker %s: %s:// is not supported yet; use mqtt:// (MQTT over TCP)", raw, u.Scheme)
-	default:
-		return "", fmt.Errorf("broker %q: want mqtt://HOST:PORT", raw)
-	}
-	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), "1883"), nil
-	}
-	return u.Host, nil
-}
-
 // NewDialer connects to brokers (mqtt:// URLs, one per cell, or one for
 // all), for a process of cameras connections dialing from the loopback
 // source addresses after the first sourceOffset.
@@ -121,7 +101,7 @@ func NewDialer(brokers []string, opt Options, cameras, sourceOffset int) (*Diale
 	d := &Dialer{opt: opt, inbox: make(chan inbound, DefaultHandlers), stop: make(chan struct{}), conns: map[*conn]struct{}{}}
 	host := ""
 	for _, b := range brokers {
-		a, err := ParseBroker(b)
+		a, err := wire.BrokerAddr(b)
 		if err != nil {
 			return nil, err
 		}

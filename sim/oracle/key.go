@@ -50,6 +50,17 @@ func NewKey() (*Key, error) {
 	return KeyFromBytes(b[:])
 }
 
+// NewKeyText is a fresh key as the hex text 'herd key' prints and
+// --key-file reads.
+func NewKeyText() (string, error) {
+	k, err := NewKey()
+	if err != nil {
+		return "", err
+	}
+	text, err := k.MarshalText()
+	return string(text), err
+}
+
 // KeyFromBytes returns the key whose bytes are b, as a worker receives it
 // from its coordinator. b must be exactly KeySize bytes; it is copied.
 func KeyFromBytes(b []byte) (*Key, error) {
@@ -73,6 +84,21 @@ func (k *Key) MarshalText() ([]byte, error) {
 	out := make([]byte, hex.EncodedLen(KeySize))
 	hex.Encode(out, k.secret[:])
 	return out, nil
+}
+
+// RunKey is a run's key: read from path (--key-file, which the shards of
+// one run share), or a fresh one when path is "". Its names (the run
+// namespace, the fleet's tokens) derive from it, so a drill never meets an
+// earlier drill's accounts.
+func RunKey(path string) (*Key, error) {
+	if path == "" {
+		return NewKey()
+	}
+	k, err := ReadKeyFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--key-file: %w", err)
+	}
+	return k, nil
 }
 
 // ReadKeyFile reads a key file, as 'herd key' writes them.

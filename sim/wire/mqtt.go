@@ -1,6 +1,11 @@
 package wire
 
-import "strings"
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
 
 // TypeHello is the device's first message over MQTT: the target answers it
 // with a welcome on the device's down topic.
@@ -49,3 +54,23 @@ const (
 	ReasonQuotaExceeded    = 0x97
 	ReasonRateExceeded     = 0x9F
 )
+
+// BrokerAddr checks a broker URL (mqtt://HOST[:PORT], port 1883 by
+// default) and returns its host:port.
+func BrokerAddr(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return "", fmt.Errorf("broker %q is not a URL such as mqtt://127.0.0.1:1883", raw)
+	}
+	switch u.Scheme {
+	case "mqtt", "tcp":
+	case "mqtts", "ssl", "ws", "wss":
+		return "", fmt.Errorf("broker %s: %s:// is not supported yet; use mqtt:// (MQTT over TCP)", raw, u.Scheme)
+	default:
+		return "", fmt.Errorf("broker %q: want mqtt://HOST:PORT", raw)
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "1883"), nil
+	}
+	return u.Host, nil
+}
