@@ -64,6 +64,7 @@ type Target struct {
 	// The app channel stays on Cells.
 	Brokers []string `json:",omitempty"`
 	MQTT    mqtt.Options
+	TLS     link.TLS // for mqtts:// brokers
 }
 
 // CellOf returns the index of the cell that owns account, by herd's cell
@@ -242,7 +243,7 @@ func newLink(d Drill, cameras, sourceOffset int) (link.Dialer, error) {
 	if len(target.Brokers) > 0 {
 		opt, spec := target.MQTT, d.Scenario.Camera.MQTT
 		opt.Keepalive, opt.Persistent, opt.SessionExpiry = spec.Keepalive.Duration, !spec.CleanStart, spec.SessionExpiry.Duration
-		return mqtt.NewDialer(target.Brokers, opt, cameras, sourceOffset)
+		return mqtt.NewDialer(target.Brokers, opt, target.TLS, cameras, sourceOffset)
 	}
 	return ws.NewDialer(target.Cells, cameras, sourceOffset)
 }

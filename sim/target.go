@@ -5,13 +5,34 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
-// TargetOf is a drill's target as herd run's --transport, --broker,
-// --mqtt-version and --admin-token ask (embedded: no --target).
-func TargetOf(transport, brokers, mqttVersion, adminToken string, embedded bool) (Target, error) {
-	t := Target{AdminToken: adminToken}
+// TargetFlags are herd run's flags that say what the target is and how
+// the cameras reach it.
+type TargetFlags struct {
+	Transport, Brokers, MQTTVersion, AdminToken string
+	// Embedded is a drill of the built-in target (no --target); Builtin
+	// says that flags of the built-in target's were given.
+	Embedded, Builtin bool
+	Provision, Keyed  bool // --provision, --key-file
+	TLS               link.TLS
+}
+
+// TargetOf is a drill's target as f asks, or why f does not go together.
+func TargetOf(f TargetFlags) (Target, error) {
+	t := Target{AdminToken: f.AdminToken, TLS: f.TLS}
+	transport, brokers, mqttVersion, embedded := f.Transport, f.Brokers, f.MQTTVersion, f.Embedded
+	switch {
+	case embedded:
+	case f.Builtin:
+		return t, errors.New("--target-fault and --target-max-connect-rate/--target-connect-burst apply to the built-in target only; drop --target or them")
+	case f.AdminToken == "" && f.Provision:
+		return t, errors.New("--target needs --admin-token (or HERD_ADMIN_TOKEN) to provision the fleet, or --provision=false for a fleet provisioned from 'herd fleet export'")
+	case !f.Provision && !f.Keyed:
+		return t, errors.New("--provision=false needs --key-file: the backend holds the fleet 'herd fleet export --key-file' wrote, whose names and tokens derive from that key")
+	}
 	if transport == "" && brokers != "" {
 		transport = "mqtt"
 	}

@@ -31,7 +31,7 @@ five to eight, 3% nine to sixteen).`,
 func newFleetExportCmd() *cobra.Command {
 	var cameras int
 	var seed uint64
-	var out, keyFile, format, ingestUser, ingestPassword string
+	var out, keyFile, format, ingestUser, ingestPassword, certs string
 	c := &cobra.Command{
 		Use:   "export",
 		Short: "Write the fleet's provisioning JSON Lines (herd/1)",
@@ -61,6 +61,12 @@ cameras and apps present what you provisioned.`,
 			l, err := sim.NewLayout(cameras, seed, key)
 			if err != nil {
 				return usagef(c, fmt.Errorf("--cameras: %w", err))
+			}
+			if certs != "" {
+				if err := l.WriteCerts(certs, nil); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.ErrOrStderr(), "herd: wrote a test CA, a loopback server certificate and %d device certificates to %s\n", l.Cameras(), certs)
 			}
 			switch {
 			case format == "jsonl" && len(args) > 0:
@@ -93,6 +99,7 @@ cameras and apps present what you provisioned.`,
 	c.Flags().Uint64Var(&seed, "seed", 1, "fleet seed")
 	c.Flags().StringVarP(&out, "out", "o", "", "write to this file (atomically) instead of stdout")
 	c.Flags().StringVar(&keyFile, "key-file", "", "the run's key (hex, from 'herd key'); required")
+	c.Flags().StringVar(&certs, "certs", "", "also issue a test CA, a loopback server certificate and one client certificate per device (its id as the subject) into this directory")
 	c.Flags().StringVar(&format, "format", "jsonl", "jsonl (herd/1 provisioning) or mosquitto (a password file and an ACL file, into the directory given)")
 	c.Flags().StringVar(&ingestUser, "ingest-user", "herd-target", "with --format mosquitto: the user of the target's ingest (herd target --broker-user)")
 	c.Flags().StringVar(&ingestPassword, "ingest-password", os.Getenv("HERD_BROKER_PASSWORD"), "with --format mosquitto: its password (env HERD_BROKER_PASSWORD; herd target --broker-password)")

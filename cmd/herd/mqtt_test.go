@@ -223,3 +223,50 @@ phases:
 		t.Errorf("exit %d, shed %d (%v), %d back\n%s", code, r.Errors.Shed, r.Errors.ByClass, r.Recovery.Reconnected, stdout)
 	}
 }
+
+// mTLS as managed IoT brokers use it: 'herd fleet export --certs' issues a
+// CA and a certificate per device; the embedded broker requires them; each
+// camera presents its own. Without its certificate, or without trusting the
+// broker's CA, a camera is refused, and the error says which.
+func TestMQTTOverMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t)
+	certs := filepath.Join(dir, "certs")
+	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--key-file", key, "--cameras", "60", "--certs", certs, "--out", filepath.Join(dir, "fleet.jsonl")); code != exitcode.OK {
+		t.Fatalf("fleet export --certs: %s", stderr)
+	}
+	srv, err := cloud.New(cloud.Config{AdminToken: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := cloud.DeviceChannel{MQTTListen: "127.0.0.1:0", TLSCert: filepath.Join(certs, "server.crt"), TLSKey: filepath.Join(certs, "server.key"), ClientCA: filepath.Join(certs, "ca.crt")}
+	mln, broker, err := ch.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ch.Serve(ctx, srv, ln, mln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if !strings.HasPrefix(broker, "mqtts://") {
+		t.Fatalf("broker %s, want mqtts://", broker)
+	}
+	target := "http://" + ln.Addr().String()
+	run := func(extra ...string) (int, string, string) {
+		args := append([]string{"run", "--target", target, "--admin-token", "T", "--broker", broker, "--key-file", key, "--cameras", "60", "--time-scale", "0.1", "--quiet"}, extra...)
+		return herd(t, context.Background(), args...)
+	}
+	if code, stdout, stderr := run("--ca-file", filepath.Join(certs, "ca.crt"), "--client-certs", certs); code != exitcode.OK {
+		t.Fatalf("over mTLS: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := run("--ca-file", filepath.Join(certs, "ca.crt")); code != exitcode.Runtime || !strings.Contains(stderr, "refused the TLS handshake") {
+		t.Errorf("without client certificates: exit %d, %q", code, stderr)
+	}
+	if code, _, stderr := run("--client-certs", certs); code != exitcode.Runtime || !strings.Contains(stderr, "--ca-file") {
+		t.Errorf("without the CA: exit %d, %q", code, stderr)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/herd-drill/herd/scenarios"
 	"github.com/herd-drill/herd/sim"
 	"github.com/herd-drill/herd/sim/cloud"
+	"github.com/herd-drill/herd/sim/link"
 	"github.com/herd-drill/herd/sim/oracle"
 )
 
@@ -54,6 +55,7 @@ type runFlags struct {
 	transport     string
 	brokers       string
 	mqttVersion   string
+	tls           link.TLS
 }
 
 func newRunCmd() *cobra.Command {
@@ -119,6 +121,9 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	f.StringVar(&fl.transport, "transport", "", "the cameras' transport: ws (herd/1 over WebSocket) or mqtt (over MQTT; with no --target, on the built-in target's embedded broker); default ws, or mqtt with --broker")
 	f.StringVar(&fl.brokers, "broker", "", "the target's MQTT broker (mqtt://HOST:PORT; comma-separated, one per cell): cameras connect there, the app channel stays on --target")
 	f.StringVar(&fl.mqttVersion, "mqtt-version", "5", "MQTT protocol version of the cameras: 5 or 3.1.1")
+	f.StringVar(&fl.tls.CAFile, "ca-file", "", "PEM CA certificates to trust for an mqtts:// broker (a private CA; default: the system's)")
+	f.BoolVar(&fl.tls.Insecure, "insecure-skip-verify", false, "do not verify an mqtts:// broker's certificate (a lab only)")
+	f.StringVar(&fl.tls.CertDir, "client-certs", "", "directory of DEVICE.crt/DEVICE.key ('herd fleet export --certs'): each camera presents its own to an mqtts:// broker")
 	f.BoolVar(&fl.provision, "provision", true, "provision the fleet first; --provision=false for a backend provisioned its own way from 'herd fleet export --key-file' with the same key")
 	return c
 }
@@ -157,10 +162,8 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 	if fl.workers < 0 || fl.cells < 0 {
 		return usagef(c, fmt.Errorf("--workers %d, --cells %d: want 0 (as many as needed) or more", fl.workers, fl.cells))
 	}
-	if err := checkTargetFlags(c, fl, embedded); err != nil {
-		return err
-	}
-	tgt, err := sim.TargetOf(fl.transport, fl.brokers, fl.mqttVersion, fl.adminToken, embedded)
+	tgt, err := sim.TargetOf(sim.TargetFlags{Transport: fl.transport, Brokers: fl.brokers, MQTTVersion: fl.mqttVersion, AdminToken: fl.adminToken,
+		Embedded: embedded, Builtin: fl.faults != "" || fl.tgtRate != 0 || fl.tgtBurst != 0, Provision: fl.provision, Keyed: fl.keyFile != "", TLS: fl.tls})
 	if err != nil {
 		return usagef(c, err)
 	}
@@ -227,21 +230,6 @@ func runDrill(c *cobra.Command, name string, fl *runFlags) error {
 		return ferr
 	}
 	return err // a drill that did not run: its result says why, and so does the exit status
-}
-
-// checkTargetFlags refuses flags that do not go with the target asked for.
-func checkTargetFlags(c *cobra.Command, fl *runFlags, embedded bool) error {
-	switch {
-	case embedded:
-		return nil
-	case fl.faults != "" || fl.tgtRate != 0 || fl.tgtBurst != 0:
-		return usagef(c, errors.New("--target-fault and --target-max-connect-rate/--target-connect-burst apply to the built-in target only; drop --target or them"))
-	case fl.adminToken == "" && fl.provision:
-		return usagef(c, errors.New("--target needs --admin-token (or HERD_ADMIN_TOKEN) to provision the fleet, or --provision=false for a fleet provisioned from 'herd fleet export'"))
-	case !fl.provision && fl.keyFile == "":
-		return usagef(c, errors.New("--provision=false needs --key-file: the backend holds the fleet 'herd fleet export --key-file' wrote, whose names and tokens derive from that key"))
-	}
-	return nil
 }
 
 // finish writes the result (even a partial one), its reports and its

@@ -2,9 +2,12 @@ package cloud
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"os"
 
 	"golang.org/x/sync/errgroup"
 
@@ -16,6 +19,10 @@ import (
 // (Broker, with the ingest's User and Password). herd target's flags.
 type DeviceChannel struct {
 	MQTTListen, Broker, User, Password string
+	// TLSCert and TLSKey put the embedded broker on TLS (mqtts://);
+	// ClientCA then requires each device's own certificate, signed by it
+	// and naming the device (as 'herd fleet export --certs' issues them).
+	TLSCert, TLSKey, ClientCA string
 }
 
 // Check refuses flags that do not go together, for a target of cells.
@@ -26,6 +33,12 @@ func (c DeviceChannel) Check(cells int) error {
 	case c.Broker != "":
 		_, err := wire.BrokerAddr(c.Broker)
 		return err
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("give --mqtt-tls-cert and --mqtt-tls-key together")
+	case c.ClientCA != "" && c.TLSCert == "":
+		return errors.New("--client-ca needs --mqtt-tls-cert and --mqtt-tls-key: client certificates come with TLS")
+	case c.TLSCert != "" && c.MQTTListen == "":
+		return errors.New("--mqtt-tls-cert applies to the embedded broker: give --mqtt-listen too")
 	case c.MQTTListen != "" && cells > 1:
 		if _, port, err := net.SplitHostPort(c.MQTTListen); err != nil || port != "0" {
 			return fmt.Errorf("--mqtt-listen %s with --cells %d: give port 0, so that each cell's broker takes a free port", c.MQTTListen, cells)
@@ -40,11 +53,41 @@ func (c DeviceChannel) Listen() (net.Listener, string, error) {
 	if c.MQTTListen == "" {
 		return nil, c.Broker, nil
 	}
+	conf, err := c.tlsConfig()
+	if err != nil {
+		return nil, "", err
+	}
 	ln, err := net.Listen("tcp", c.MQTTListen)
 	if err != nil {
 		return nil, "", fmt.Errorf("--mqtt-listen: %w", err)
 	}
-	return ln, "mqtt://" + ln.Addr().String(), nil
+	if conf == nil {
+		return ln, "mqtt://" + ln.Addr().String(), nil
+	}
+	return tls.NewListener(ln, conf), "mqtts://" + ln.Addr().String(), nil
+}
+
+func (c DeviceChannel) tlsConfig() (*tls.Config, error) {
+	if c.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--mqtt-tls-cert/--mqtt-tls-key: %w", err)
+	}
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCA != "" {
+		pem, err := os.ReadFile(c.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("--client-ca: %w", err)
+		}
+		conf.ClientCAs = x509.NewCertPool()
+		if !conf.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--client-ca %s: no PEM certificate in it", c.ClientCA)
+		}
+		conf.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return conf, nil
 }
 
 // Serve serves s's HTTP on ln and its device channel (mln, from Listen, or

@@ -3,6 +3,7 @@ package cloud
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -250,6 +251,13 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	case dev != device || cl.ID != device:
 		s.stats.connectsUnauthorized.Add(1)
 		return refuse(packets.ErrNotAuthorized, 0)
+	}
+	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
+		// With client certificates (--client-ca), a device's own names it.
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 && certs[0].Subject.CommonName != device {
+			s.stats.connectsUnauthorized.Add(1)
+			return refuse(packets.ErrNotAuthorized, 0)
+		}
 	}
 	h.mu.Lock()
 	h.bound[cl.ID] = account

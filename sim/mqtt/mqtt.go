@@ -22,11 +22,13 @@ package mqtt
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,7 +75,9 @@ type PubackObserver interface {
 
 // Dialer connects cameras to the target's broker (one per cell).
 type Dialer struct {
-	addrs   []string // host:port of each cell's broker
+	addrs   []string      // host:port of each cell's broker
+	tlsConf []*tls.Config // per cell, for mqtts:// brokers (nil: plain TCP)
+	tls     link.TLS
 	opt     Options
 	dialers []*net.Dialer
 	inbox   chan inbound
@@ -91,22 +95,29 @@ var _ link.Dialer = (*Dialer)(nil)
 // NewDialer connects to brokers (mqtt:// URLs, one per cell, or one for
 // all), for a process of cameras connections dialing from the loopback
 // source addresses after the first sourceOffset.
-func NewDialer(brokers []string, opt Options, cameras, sourceOffset int) (*Dialer, error) {
+func NewDialer(brokers []string, opt Options, t link.TLS, cameras, sourceOffset int) (*Dialer, error) {
 	if opt.Version != 4 && opt.Version != 5 {
 		return nil, fmt.Errorf("MQTT version %d: want 5 or 4 (3.1.1)", opt.Version)
 	}
 	if opt.Keepalive <= 0 {
 		opt.Keepalive = DefaultKeepalive
 	}
-	d := &Dialer{opt: opt, inbox: make(chan inbound, DefaultHandlers), stop: make(chan struct{}), conns: map[*conn]struct{}{}}
+	d := &Dialer{opt: opt, tls: t, inbox: make(chan inbound, DefaultHandlers), stop: make(chan struct{}), conns: map[*conn]struct{}{}}
 	host := ""
 	for _, b := range brokers {
-		a, err := wire.BrokerAddr(b)
+		a, overTLS, err := wire.ParseBroker(b)
 		if err != nil {
 			return nil, err
 		}
 		d.addrs = append(d.addrs, a)
 		host, _, _ = net.SplitHostPort(a)
+		var conf *tls.Config
+		if overTLS {
+			if conf, err = t.Config(host); err != nil {
+				return nil, err
+			}
+		}
+		d.tlsConf = append(d.tlsConf, conf)
 	}
 	if len(d.addrs) == 0 {
 		return nil, errors.New("no broker")
@@ -134,6 +145,14 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 		}
 		return nil, wire.Message{}, link.Fail(link.Net(err), err)
 	}
+	if conf := d.tlsConf[cam.Cell%len(d.addrs)]; conf != nil {
+		if nc, err = d.handshakeTLS(dctx, nc, conf, cam.Device); err != nil {
+			if ctx.Err() != nil {
+				return nil, wire.Message{}, ctx.Err()
+			}
+			return nil, wire.Message{}, err
+		}
+	}
 	c := &conn{nc: nc, h: h, d: d, device: cam.Device, down: wire.DownTopic(cam.Device), up: wire.UpTopic(cam.Device)}
 	stopWatch := context.AfterFunc(dctx, func() { nc.SetDeadline(time.Now()) })
 	msg, err := c.handshake(cam, d.opt)
@@ -152,6 +171,41 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 	d.readers.Add(1)
 	go c.read()
 	return c, msg, nil
+}
+
+// handshakeTLS runs the TLS handshake on nc, presenting device's own
+// certificate when the Dialer has them. A refused handshake is the
+// target refusing the device's credentials.
+func (d *Dialer) handshakeTLS(ctx context.Context, nc net.Conn, conf *tls.Config, device string) (net.Conn, error) {
+	if d.tls.CertDir != "" {
+		cert, err := d.tls.Cert(device)
+		if err != nil {
+			nc.Close()
+			return nil, link.Fail(link.ErrProtocol, err)
+		}
+		conf = conf.Clone()
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	tc := tls.Client(nc, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		nc.Close()
+		var ve *tls.CertificateVerificationError
+		if errors.As(err, &ve) {
+			return nil, link.Fail(link.ErrProtocol, fmt.Errorf("the broker's certificate: %w (give --ca-file with its CA, or --insecure-skip-verify in a lab)", err))
+		}
+		return nil, tlsFailure(err)
+	}
+	return tc, nil
+}
+
+// tlsFailure classifies a failure of a TLS connection: an alert from the
+// broker (TLS 1.3 sends the refusal of a client certificate after the
+// handshake, on the first read) is the broker refusing the device.
+func tlsFailure(err error) *link.Failure {
+	if strings.Contains(err.Error(), "remote error: tls: ") {
+		return &link.Failure{Class: link.ErrHTTP401, Err: fmt.Errorf("the broker refused the TLS handshake: %w (does it require a client certificate? --client-certs)", err)}
+	}
+	return link.Fail(link.Net(err), err)
 }
 
 // Close stops the handlers once every reader has ended.
@@ -306,7 +360,7 @@ func (c *conn) next() (packets.Packet, error) {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return pk, link.Fail(link.ErrCloseOther, fmt.Errorf("the broker closed the connection: %w", err))
 		}
-		return pk, link.Fail(link.Net(err), err)
+		return pk, tlsFailure(err)
 	}
 	return pk, nil
 }
@@ -421,9 +475,15 @@ func (c *conn) Drop(mode string) {
 	case scenarios.ModeClose:
 		_ = c.disconnect()
 	default:
-		if tc, ok := c.nc.(*net.TCPConn); ok {
+		nc := c.nc
+		if tc, ok := nc.(*tls.Conn); ok {
+			nc = tc.NetConn()
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // close sends RST
 		}
+		nc.Close()
+		return
 	}
 	c.nc.Close()
 }

@@ -56,21 +56,31 @@ const (
 )
 
 // BrokerAddr checks a broker URL (mqtt://HOST[:PORT], port 1883 by
-// default) and returns its host:port.
+// default, or mqtts:// over TLS, port 8883) and returns its host:port.
 func BrokerAddr(raw string) (string, error) {
+	addr, _, err := ParseBroker(raw)
+	return addr, err
+}
+
+// ParseBroker checks a broker URL and returns its host:port and whether
+// it is over TLS.
+func ParseBroker(raw string) (addr string, overTLS bool, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return "", fmt.Errorf("broker %q is not a URL such as mqtt://127.0.0.1:1883", raw)
+		return "", false, fmt.Errorf("broker %q is not a URL such as mqtt://127.0.0.1:1883", raw)
 	}
+	port := "1883"
 	switch u.Scheme {
 	case "mqtt", "tcp":
-	case "mqtts", "ssl", "ws", "wss":
-		return "", fmt.Errorf("broker %s: %s:// is not supported yet; use mqtt:// (MQTT over TCP)", raw, u.Scheme)
+	case "mqtts", "ssl":
+		overTLS, port = true, "8883"
+	case "ws", "wss":
+		return "", false, fmt.Errorf("broker %s: MQTT over WebSocket is not supported yet; use mqtt:// or mqtts://", raw)
 	default:
-		return "", fmt.Errorf("broker %q: want mqtt://HOST:PORT", raw)
+		return "", false, fmt.Errorf("broker %q: want mqtt://HOST:PORT or mqtts://HOST:PORT", raw)
 	}
 	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), "1883"), nil
+		return net.JoinHostPort(u.Hostname(), port), overTLS, nil
 	}
-	return u.Host, nil
+	return u.Host, overTLS, nil
 }

@@ -167,12 +167,12 @@ func FuzzDecode(f *testing.F) {
 }
 
 func TestBrokerAddr(t *testing.T) {
-	for in, want := range map[string]string{"mqtt://127.0.0.1:1883": "127.0.0.1:1883", "mqtt://localhost": "localhost:1883", "tcp://[::1]:9": "[::1]:9"} {
+	for in, want := range map[string]string{"mqtt://127.0.0.1:1883": "127.0.0.1:1883", "mqtt://localhost": "localhost:1883", "tcp://[::1]:9": "[::1]:9", "mqtts://b.example": "b.example:8883"} {
 		if got, err := BrokerAddr(in); err != nil || got != want {
 			t.Errorf("%s: %q %v, want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"127.0.0.1:1883", "http://x:1", "mqtts://x:8883", "ws://x/mqtt", "mqtt://"} {
+	for _, bad := range []string{"127.0.0.1:1883", "http://x:1", "ws://x/mqtt", "mqtt://"} {
 		if _, err := BrokerAddr(bad); err == nil {
 			t.Errorf("%s: accepted", bad)
 		}
