@@ -222,6 +222,14 @@ func (h *brokerHook) Provides(b byte) bool {
 func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	s := h.s
 	refuse := func(code packets.Code, retry time.Duration) error {
+		if cl.Properties.ProtocolVersion < 5 { // 3.1.1 has return codes 3 (unavailable) and 5 (not authorised) for these
+			switch code {
+			case packets.ErrServerBusy, packets.ErrConnectionRateExceeded:
+				code = packets.ErrServerUnavailable
+			case packets.ErrNotAuthorized:
+				code = packets.ErrBadUsernameOrPassword
+			}
+		}
 		var props *packets.Properties
 		if retry > 0 {
 			props = &packets.Properties{User: []packets.UserProperty{{Key: "retry-after-ms", Val: strconv.FormatInt(retry.Milliseconds(), 10)}}}

@@ -369,7 +369,7 @@ func (c *conn) next() (packets.Packet, error) {
 // refused as a 401, a broker shedding as a 503 (with its retry-after-ms).
 func connackFailure(pk packets.Packet) error {
 	code := pk.ReasonCode
-	if pk.ProtocolVersion != 5 { // 3.1.1's return codes
+	if pk.ProtocolVersion != 5 && code < 0x80 { // 3.1.1's return codes (some brokers send 5's codes anyway)
 		code = map[byte]byte{1: 0x84, 2: 0x85, 3: wire.ReasonUnavailable, 4: wire.ReasonBadCredentials, 5: wire.ReasonNotAuthorized}[code]
 	}
 	err := fmt.Errorf("CONNACK 0x%02X", pk.ReasonCode)

@@ -28,6 +28,7 @@ func TestBrokerRefusalsHaveHerdsClasses(t *testing.T) {
 		{5, 0x89, packets.Properties{}, link.ErrHTTP503, 0},
 		{5, 0x88, packets.Properties{}, link.ErrHTTP503, 0},
 		{4, 3, packets.Properties{}, link.ErrHTTP503, 0},
+		{4, 0x9F, packets.Properties{}, link.ErrHTTP503, 0}, // a 5 code to a 3.1.1 client, as some brokers send
 		{5, 0x84, packets.Properties{}, link.ErrHTTPOther, 0},
 	} {
 		err := connackFailure(packets.Packet{ProtocolVersion: tc.version, ReasonCode: tc.code, Properties: tc.props})
