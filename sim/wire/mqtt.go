@@ -66,6 +66,9 @@ func BrokerAddr(raw string) (string, error) {
 // it is over TLS.
 func ParseBroker(raw string) (addr string, overTLS bool, err error) {
 	u, err := url.Parse(raw)
+	if err == nil && (u.Scheme == "ws" || u.Scheme == "wss") {
+		return "", false, fmt.Errorf("broker %s: MQTT over WebSocket is not supported yet; use mqtt:// or mqtts://", raw)
+	}
 	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
 		return "", false, fmt.Errorf("broker %q is not a URL such as mqtt://127.0.0.1:1883", raw)
 	}
