@@ -209,7 +209,10 @@ func WriteSummary(w io.Writer, r *Result) error {
 		p.f("\nThresholds\n")
 		for _, t := range r.Thresholds {
 			mark := "ok  "
-			if !t.Pass {
+			switch {
+			case t.Status == ThresholdNotMeasured:
+				mark = "skip" // not measured: an interrupted drill, or one that did not run
+			case !t.Pass:
 				mark = "FAIL"
 			}
 			val := "no data"
