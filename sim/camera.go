@@ -43,6 +43,7 @@ type camera struct {
 	idx     int // in the layout
 	nth     int // in this fleet: picks the source address
 	account int
+	cell    int // its account's target cell, worked out once
 
 	timers.Slot // when it next ticks (the fleet's timer heap)
 
@@ -161,10 +162,10 @@ func (c *camera) dial(ctx context.Context) {
 		if errors.As(err, &lf) {
 			hint = lf.RetryAfter
 		}
-		f.reach.result(f.cell(c.account), err)
+		f.reach.result(c.cell, err)
 	}
 	if err == nil {
-		f.reach.answer(f.cell(c.account))
+		f.reach.answer(c.cell)
 		// A welcome that names another device or account is a violation,
 		// and the camera carries on the way firmware does: the oracle
 		// then follows where its events end up.
@@ -192,7 +193,7 @@ func (c *camera) dial(ctx context.Context) {
 // link is who the camera is, for its transport.
 func (c *camera) link() link.Camera {
 	f := c.f
-	return link.Camera{Index: c.idx, Nth: c.nth, Cell: f.cell(c.account), Device: f.layout.Device(c.idx), Token: f.layout.DeviceToken(c.idx)}
+	return link.Camera{Index: c.idx, Nth: c.nth, Cell: c.cell, Device: f.layout.Device(c.idx), Token: f.layout.DeviceToken(c.idx)}
 }
 
 // install makes conn the camera's connection: it measures the connect and
@@ -512,7 +513,7 @@ func (c *camera) Puback(_ link.Conn, d time.Duration) { c.f.m.record(c.idx, hPub
 // It runs on the transport's handlers, so it must not wait long.
 func (c *camera) Message(conn link.Conn, msg []byte) {
 	f := c.f
-	f.reach.answer(f.cell(c.account))
+	f.reach.answer(c.cell)
 	m, err := wire.Decode(msg) // copies what it keeps
 	if err != nil {
 		f.m.fail(link.ErrProtocol)

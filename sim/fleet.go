@@ -249,6 +249,9 @@ func newLink(d Drill, cameras, sourceOffset int) (link.Dialer, error) {
 }
 
 func (f *Fleet) cell(account int) int {
+	if len(f.target.Cells) <= 1 {
+		return 0 // no account id to build and hash
+	}
 	return CellOf(f.layout.AccountID(account), len(f.target.Cells))
 }
 

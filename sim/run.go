@@ -43,8 +43,9 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	f.quiet.Add(f.cameras)
 	for _, a := range f.mine {
 		first, end := f.layout.CamerasOf(a)
+		cell := f.cell(a)
 		for i := first; i < end; i++ {
-			c := &camera{f: f, idx: i, nth: len(cams), account: a}
+			c := &camera{f: f, idx: i, nth: len(cams), account: a, cell: cell}
 			c.nextEvent = f.plan.start.Add(c.interval(0))
 			c.attemptAt = started.Add(time.Duration(f.draws.ramp.Unit(uint64(i)) * float64(ramp)))
 			cams = append(cams, c)

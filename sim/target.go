@@ -23,9 +23,9 @@ type TargetFlags struct {
 // TargetOf is a drill's target as f asks, or why f does not go together.
 func TargetOf(f TargetFlags) (Target, error) {
 	t := Target{AdminToken: f.AdminToken, TLS: f.TLS}
-	transport, brokers, mqttVersion, embedded := f.Transport, f.Brokers, f.MQTTVersion, f.Embedded
+	transport := f.Transport
 	switch {
-	case embedded:
+	case f.Embedded:
 	case f.Builtin:
 		return t, errors.New("--target-fault and --target-max-connect-rate/--target-connect-burst apply to the built-in target only; drop --target or them")
 	case f.AdminToken == "" && f.Provision:
@@ -33,12 +33,12 @@ func TargetOf(f TargetFlags) (Target, error) {
 	case !f.Provision && !f.Keyed:
 		return t, errors.New("--provision=false needs --key-file: the backend holds the fleet 'herd fleet export --key-file' wrote, whose names and tokens derive from that key")
 	}
-	if transport == "" && brokers != "" {
+	if transport == "" && f.Brokers != "" {
 		transport = "mqtt"
 	}
 	switch transport {
 	case "", "ws":
-		if brokers != "" {
+		if f.Brokers != "" {
 			return t, errors.New("--broker goes with --transport mqtt")
 		}
 		return t, nil
@@ -46,24 +46,24 @@ func TargetOf(f TargetFlags) (Target, error) {
 	default:
 		return t, fmt.Errorf("--transport %q: want ws or mqtt", transport)
 	}
-	switch mqttVersion {
+	switch f.MQTTVersion {
 	case "5", "5.0":
 		t.MQTT.Version = 5
 	case "3.1.1", "4":
 		t.MQTT.Version = 4
 	default:
-		return t, fmt.Errorf("--mqtt-version %q: want 5 or 3.1.1", mqttVersion)
+		return t, fmt.Errorf("--mqtt-version %q: want 5 or 3.1.1", f.MQTTVersion)
 	}
-	if brokers == "" {
-		if !embedded {
+	if f.Brokers == "" {
+		if !f.Embedded {
 			return t, errors.New("--transport mqtt with --target needs --broker mqtt://HOST:PORT: where the target's devices connect")
 		}
 		return t, nil // the built-in target's embedded broker
 	}
-	if embedded {
+	if f.Embedded {
 		return t, errors.New("--broker needs --target: the app channel of the target behind that broker")
 	}
-	for _, b := range strings.Split(brokers, ",") {
+	for _, b := range strings.Split(f.Brokers, ",") {
 		b = strings.TrimSpace(b)
 		if _, err := wire.BrokerAddr(b); err != nil {
 			return t, fmt.Errorf("--broker: %w", err)

@@ -103,11 +103,16 @@ func mosquitto(t *testing.T, dir string) string {
 	}
 }
 
-// serveOnBroker serves a reference target whose device channel is the
-// broker at url; its HTTP base URL is returned.
-func serveOnBroker(t *testing.T, cfg cloud.Config, broker, user, password string) string {
+// serveChannel serves a reference target of cfg whose device channel is
+// ch (an embedded broker, or an external one); its HTTP base URL and its
+// broker's URL are returned.
+func serveChannel(t *testing.T, cfg cloud.Config, ch cloud.DeviceChannel) (target, broker string) {
 	t.Helper()
 	srv, err := cloud.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mln, broker, err := ch.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +121,18 @@ func serveOnBroker(t *testing.T, cfg cloud.Config, broker, user, password string
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	go func() { done <- srv.ServeBroker(ctx, strings.TrimPrefix(broker, "mqtt://"), user, password) }()
-	t.Cleanup(func() { cancel(); <-done; <-done })
-	return "http://" + ln.Addr().String()
+	done := make(chan error, 1)
+	go func() { done <- ch.Serve(ctx, srv, ln, mln) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "http://" + ln.Addr().String(), broker
+}
+
+// serveOnBroker serves a reference target whose device channel is the
+// external broker at url; its HTTP base URL is returned.
+func serveOnBroker(t *testing.T, cfg cloud.Config, broker, user, password string) string {
+	t.Helper()
+	target, _ := serveChannel(t, cfg, cloud.DeviceChannel{Broker: broker, User: user, Password: password})
+	return target
 }
 
 // Through a real Mosquitto whose password file and ACL 'herd fleet export
@@ -235,27 +247,11 @@ func TestMQTTOverMutualTLS(t *testing.T) {
 	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--key-file", key, "--cameras", "60", "--certs", certs, "--out", filepath.Join(dir, "fleet.jsonl")); code != exitcode.OK {
 		t.Fatalf("fleet export --certs: %s", stderr)
 	}
-	srv, err := cloud.New(cloud.Config{AdminToken: "T"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := cloud.DeviceChannel{MQTTListen: "127.0.0.1:0", TLSCert: filepath.Join(certs, "server.crt"), TLSKey: filepath.Join(certs, "server.key"), ClientCA: filepath.Join(certs, "ca.crt")}
-	mln, broker, err := ch.Listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ch.Serve(ctx, srv, ln, mln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	target, broker := serveChannel(t, cloud.Config{AdminToken: "T"}, cloud.DeviceChannel{MQTTListen: "127.0.0.1:0",
+		TLSCert: filepath.Join(certs, "server.crt"), TLSKey: filepath.Join(certs, "server.key"), ClientCA: filepath.Join(certs, "ca.crt")})
 	if !strings.HasPrefix(broker, "mqtts://") {
 		t.Fatalf("broker %s, want mqtts://", broker)
 	}
-	target := "http://" + ln.Addr().String()
 	run := func(extra ...string) (int, string, string) {
 		args := append([]string{"run", "--target", target, "--admin-token", "T", "--broker", broker, "--key-file", key, "--cameras", "60", "--time-scale", "0.1", "--quiet"}, extra...)
 		return herd(t, context.Background(), args...)

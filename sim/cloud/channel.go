@@ -3,14 +3,13 @@ package cloud
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/herd-drill/herd/internal/tlsfiles"
 	"github.com/herd-drill/herd/sim/wire"
 )
 
@@ -77,13 +76,8 @@ func (c DeviceChannel) tlsConfig() (*tls.Config, error) {
 	}
 	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if c.ClientCA != "" {
-		pem, err := os.ReadFile(c.ClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("--client-ca: %w", err)
-		}
-		conf.ClientCAs = x509.NewCertPool()
-		if !conf.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--client-ca %s: no PEM certificate in it", c.ClientCA)
+		if conf.ClientCAs, err = tlsfiles.CertPool("--client-ca", c.ClientCA); err != nil {
+			return nil, err
 		}
 		conf.ClientAuth = tls.RequireAndVerifyClientCert
 	}

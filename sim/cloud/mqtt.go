@@ -109,13 +109,13 @@ func (in *ingest) hello(ctx context.Context, device, account string) {
 func (in *ingest) drop(device string, ss *session) {
 	in.mu.Lock()
 	cur := in.sess[device]
-	if cur == ss || ss == nil {
-		delete(in.sess, device)
+	if cur == nil || (ss != nil && cur != ss) {
+		in.mu.Unlock()
+		return
 	}
+	delete(in.sess, device)
 	in.mu.Unlock()
-	if cur != nil && (cur == ss || ss == nil) {
-		in.end(cur)
-	}
+	in.end(cur)
 }
 
 func (in *ingest) end(ss *session) {
@@ -185,7 +185,7 @@ func (s *Server) ServeMQTT(ctx context.Context, ln net.Listener) error {
 		h.mu.Lock()
 		account, ok := h.bound[pk.Origin]
 		h.mu.Unlock()
-		if dev, up, isUp := wire.TopicDevice(pk.TopicName); ok && isUp && up && dev == pk.Origin {
+		if dev, up, valid := wire.TopicDevice(pk.TopicName); ok && valid && up && dev == pk.Origin {
 			in.up(ctx, dev, account, pk.Payload)
 		}
 	}); err != nil {

@@ -2,11 +2,12 @@ package link
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/herd-drill/herd/internal/tlsfiles"
 )
 
 // TLS is how a camera's connection goes over TLS (mqtts://): whom it
@@ -24,13 +25,9 @@ type TLS struct {
 func (t TLS) Config(serverName string) (*tls.Config, error) {
 	c := &tls.Config{ServerName: serverName, InsecureSkipVerify: t.Insecure, MinVersion: tls.VersionTLS12}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", t.CAFile)
+		var err error
+		if c.RootCAs, err = tlsfiles.CertPool("--ca-file", t.CAFile); err != nil {
+			return nil, err
 		}
 	}
 	if t.CertDir != "" {

@@ -91,12 +91,7 @@ func (o *Oracle) Audit(account string, events []wire.EventInfo, path string) (cl
 		// served is another's (a cache keyed without the account, say).
 		// Those are reported above; what the account holds herd could not
 		// see, which is not the target losing it.
-		var n int64
-		for cam := first; cam < end; cam++ {
-			if l := o.ledger(cam); l != nil {
-				n += int64(l.ackedCount())
-			}
-		}
+		n := o.ackedOf(a)
 		o.audit.mu.Lock()
 		o.audit.foreign++
 		o.audit.foreignAcked += n
@@ -223,19 +218,24 @@ func (o *Oracle) AuditDone() AuditStats {
 		if _, ok := o.audit.done[a]; ok {
 			continue
 		}
-		var n int64
-		first, end := o.fleet.CamerasOf(a)
-		for cam := first; cam < end; cam++ {
-			if l := o.ledger(cam); l != nil {
-				n += int64(l.ackedCount())
-			}
-		}
-		if n > 0 {
+		if n := o.ackedOf(a); n > 0 {
 			st.Unaudited++
 			st.UnauditedAcked += n
 		}
 	}
 	return st
+}
+
+// ackedOf is how many events of account a's cameras were acknowledged.
+func (o *Oracle) ackedOf(a int) int64 {
+	var n int64
+	first, end := o.fleet.CamerasOf(a)
+	for cam := first; cam < end; cam++ {
+		if l := o.ledger(cam); l != nil {
+			n += int64(l.ackedCount())
+		}
+	}
+	return n
 }
 
 // String summarises the stats for a log line.
