@@ -57,14 +57,28 @@ const (
 // Target is where a fleet drives: one or more cells of one backend. An
 // account lives in cell FNV-1a(account id) mod len(Cells).
 type Target struct {
-	Cells      []string // base URLs: http://host:port
+	Cells      []string // base URLs: http://host:port or https://
 	AdminToken string
 	// Brokers, when set, put the device channel on MQTT brokers
 	// (mqtt://host:port, one per cell or one for all): herd/1 over MQTT.
 	// The app channel stays on Cells.
 	Brokers []string `json:",omitempty"`
 	MQTT    mqtt.Options
-	TLS     link.TLS // for mqtts:// brokers
+	TLS     link.TLS // for https:// cells (wss:// devices) and mqtts:// or wss:// brokers
+}
+
+// httpTransport is tr, trusting what the target's TLS says (its CA,
+// or nothing in a lab) on https:// cells: the app channel's and
+// provisioning's. Device certificates are the devices' own.
+func (t Target) httpTransport(tr *http.Transport) (*http.Transport, error) {
+	for _, c := range t.Cells {
+		if strings.HasPrefix(c, "https://") {
+			conf, err := t.TLS.Config("")
+			tr.TLSClientConfig = conf
+			return tr, err
+		}
+	}
+	return tr, nil
 }
 
 // CellOf returns the index of the cell that owns account, by herd's cell
@@ -225,12 +239,16 @@ func New(d Drill, opts ...Option) (*Fleet, error) {
 	if f.link, err = newLink(d, f.cameras, f.sourceOffset); err != nil {
 		return nil, err
 	}
-	f.httpc = newAppClient(&http.Transport{
+	tr, err := d.Target.httpTransport(&http.Transport{
 		MaxConnsPerHost:     DefaultAppConns,
 		MaxIdleConnsPerHost: DefaultAppConns,
 		IdleConnTimeout:     30 * time.Second,
 		DialContext:         (&net.Dialer{Timeout: ws.DialTimeout}).DialContext,
 	})
+	if err != nil {
+		return nil, err
+	}
+	f.httpc = newAppClient(tr)
 	return f, nil
 }
 
@@ -245,7 +263,7 @@ func newLink(d Drill, cameras, sourceOffset int) (link.Dialer, error) {
 		opt.Keepalive, opt.Persistent, opt.SessionExpiry = spec.Keepalive.Duration, !spec.CleanStart, spec.SessionExpiry.Duration
 		return mqtt.NewDialer(target.Brokers, opt, target.TLS, cameras, sourceOffset)
 	}
-	return ws.NewDialer(target.Cells, cameras, sourceOffset)
+	return ws.NewDialer(target.Cells, target.TLS, cameras, sourceOffset)
 }
 
 func (f *Fleet) cell(account int) int {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,9 +45,18 @@ func provisionCell(ctx context.Context, l *Layout, t Target, cell int, seg Segme
 	}
 	req.Header.Set("Authorization", "Bearer "+t.AdminToken)
 	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := (&http.Client{Timeout: 10 * time.Minute}).Do(req)
+	tr, err := t.httpTransport(&http.Transport{})
+	if err != nil {
+		pr.Close()
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Minute, Transport: tr}).Do(req)
 	pr.Close()
 	if err != nil {
+		var ve *tls.CertificateVerificationError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("provisioning %s: %w (give --ca-file with the target's CA, or --insecure-skip-verify in a lab)", url, err)
+		}
 		return fmt.Errorf("provisioning %s: %w", url, err)
 	}
 	defer resp.Body.Close()
@@ -101,7 +111,11 @@ func Preflight(ctx context.Context, d Drill) error {
 	}
 
 	path := wire.EventsPath(l.AccountID(acct)) + "?limit=5"
-	client := newAppClient(&http.Transport{DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext})
+	tr, err := d.Target.httpTransport(&http.Transport{DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext})
+	if err != nil {
+		return err
+	}
+	client := newAppClient(tr)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(d.Target.Cells[cell], "/")+path, nil)
 	if err != nil {
 		return err

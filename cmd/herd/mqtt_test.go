@@ -116,7 +116,7 @@ func serveChannel(t *testing.T, cfg cloud.Config, ch cloud.DeviceChannel) (targe
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, target, err := ch.ListenHTTP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func serveChannel(t *testing.T, cfg cloud.Config, ch cloud.DeviceChannel) (targe
 	done := make(chan error, 1)
 	go func() { done <- ch.Serve(ctx, srv, ln, mln) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return "http://" + ln.Addr().String(), broker
+	return target, broker
 }
 
 // serveOnBroker serves a reference target whose device channel is the
@@ -264,5 +264,81 @@ func TestMQTTOverMutualTLS(t *testing.T) {
 	}
 	if code, _, stderr := run("--client-certs", certs); code != exitcode.Runtime || !strings.Contains(stderr, "--ca-file") {
 		t.Errorf("without the CA: exit %d, %q", code, stderr)
+	}
+}
+
+// MQTT over WebSocket on the reference target's embedded broker: over
+// ws:// in 3.1.1, and over wss:// with each device's own certificate.
+func TestMQTTOverWebSocket(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t)
+	certs := filepath.Join(dir, "certs")
+	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--key-file", key, "--cameras", "60", "--certs", certs, "--out", filepath.Join(dir, "fleet.jsonl")); code != exitcode.OK {
+		t.Fatalf("fleet export --certs: %s", stderr)
+	}
+	for _, tc := range []struct {
+		ch     cloud.DeviceChannel
+		scheme string
+		extra  []string
+	}{
+		{cloud.DeviceChannel{MQTTListen: "ws://127.0.0.1:0/mqtt"}, "ws://", []string{"--mqtt-version", "3.1.1"}},
+		{cloud.DeviceChannel{MQTTListen: "ws://127.0.0.1:0/mqtt", TLSCert: filepath.Join(certs, "server.crt"), TLSKey: filepath.Join(certs, "server.key"), ClientCA: filepath.Join(certs, "ca.crt")},
+			"wss://", []string{"--ca-file", filepath.Join(certs, "ca.crt"), "--client-certs", certs}},
+	} {
+		target, broker := serveChannel(t, cloud.Config{AdminToken: "T"}, tc.ch)
+		if !strings.HasPrefix(broker, tc.scheme) || !strings.HasSuffix(broker, "/mqtt") {
+			t.Fatalf("broker %s, want %s…/mqtt", broker, tc.scheme)
+		}
+		out := filepath.Join(dir, "result.json")
+		args := append([]string{"run", "--target", target, "--admin-token", "T", "--broker", broker, "--key-file", key, "--cameras", "60", "--time-scale", "0.1", "--quiet", "--out", out}, tc.extra...)
+		code, stdout, stderr := herd(t, context.Background(), args...)
+		if code != exitcode.OK {
+			t.Fatalf("%s: exit %d\n%s\n%s", broker, code, stdout, stderr)
+		}
+		if r := readResult(t, out); r.Events.Acked == 0 || r.Recovery.Reconnected != 60 || r.Violations.Total != 0 {
+			t.Errorf("%s: acked %d, reconnected %d, violations %d", broker, r.Events.Acked, r.Recovery.Reconnected, r.Violations.Total)
+		}
+	}
+}
+
+// herd/1 over wss://: the reference target serves HTTPS (app and device
+// WebSocket) with a private CA's certificate; a drill that trusts the CA
+// passes, and so does one that skips verifying in a lab; one that trusts
+// neither is refused at preflight, naming --ca-file. With --client-ca each
+// camera presents its own certificate on the WebSocket, and one without is
+// refused.
+func TestHerdOverWSS(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t)
+	certs := filepath.Join(dir, "certs")
+	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--key-file", key, "--cameras", "50", "--certs", certs, "--out", filepath.Join(dir, "fleet.jsonl")); code != exitcode.OK {
+		t.Fatalf("fleet export --certs: %s", stderr)
+	}
+	ca := filepath.Join(certs, "ca.crt")
+	target, _ := serveChannel(t, cloud.Config{AdminToken: "T"}, cloud.DeviceChannel{HTTPCert: filepath.Join(certs, "server.crt"), HTTPKey: filepath.Join(certs, "server.key")})
+	if !strings.HasPrefix(target, "https://") {
+		t.Fatalf("target %s, want https://", target)
+	}
+	run := func(target string, extra ...string) (int, string, string) {
+		args := append([]string{"run", "--target", target, "--admin-token", "T", "--key-file", writeKey(t), "--cameras", "50", "--time-scale", "0.1", "--quiet"}, extra...)
+		return herd(t, context.Background(), args...)
+	}
+	if code, stdout, stderr := run(target, "--ca-file", ca); code != exitcode.OK {
+		t.Fatalf("--ca-file: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, stdout, stderr := run(target, "--insecure-skip-verify"); code != exitcode.OK {
+		t.Fatalf("--insecure-skip-verify: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := run(target); code != exitcode.Runtime || !strings.Contains(stderr, "certificate") {
+		t.Errorf("trusting nothing: exit %d, %q", code, stderr)
+	}
+
+	mtls, _ := serveChannel(t, cloud.Config{AdminToken: "T"}, cloud.DeviceChannel{HTTPCert: filepath.Join(certs, "server.crt"), HTTPKey: filepath.Join(certs, "server.key"), ClientCA: ca})
+	args := []string{"run", "--target", mtls, "--admin-token", "T", "--key-file", key, "--cameras", "50", "--time-scale", "0.1", "--quiet", "--ca-file", ca}
+	if code, stdout, stderr := herd(t, context.Background(), append(args, "--client-certs", certs)...); code != exitcode.OK {
+		t.Fatalf("wss:// with device certificates: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := run(mtls, "--ca-file", ca); code != exitcode.Runtime || !strings.Contains(stderr, "http_401") {
+		t.Errorf("without device certificates: exit %d, %q", code, stderr)
 	}
 }

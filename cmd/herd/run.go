@@ -119,11 +119,11 @@ or violations failed, 130 interrupted (partial results are still written).`,
 	addReportFlags(f, &fl.reports)
 	f.StringVar(&fl.keyFile, "key-file", "", "the run's key (hex, from 'herd key'), shared by its shards and by 'herd fleet export'; default: a fresh one")
 	f.StringVar(&fl.transport, "transport", "", "the cameras' transport: ws (herd/1 over WebSocket) or mqtt (over MQTT; with no --target, on the built-in target's embedded broker); default ws, or mqtt with --broker")
-	f.StringVar(&fl.brokers, "broker", "", "the target's MQTT broker (mqtt://HOST:PORT; comma-separated, one per cell): cameras connect there, the app channel stays on --target")
+	f.StringVar(&fl.brokers, "broker", "", "the target's MQTT broker (mqtt://, mqtts://, ws://HOST:PORT/mqtt or wss://; comma-separated, one per cell): cameras connect there, the app channel stays on --target")
 	f.StringVar(&fl.mqttVersion, "mqtt-version", "5", "MQTT protocol version of the cameras: 5 or 3.1.1")
-	f.StringVar(&fl.tls.CAFile, "ca-file", "", "PEM CA certificates to trust for an mqtts:// broker (a private CA; default: the system's)")
-	f.BoolVar(&fl.tls.Insecure, "insecure-skip-verify", false, "do not verify an mqtts:// broker's certificate (a lab only)")
-	f.StringVar(&fl.tls.CertDir, "client-certs", "", "directory of DEVICE.crt/DEVICE.key ('herd fleet export --certs'): each camera presents its own to an mqtts:// broker")
+	f.StringVar(&fl.tls.CAFile, "ca-file", "", "PEM CA certificates to trust for a TLS target or broker (https://, mqtts://, wss://; a private CA; default: the system's)")
+	f.BoolVar(&fl.tls.Insecure, "insecure-skip-verify", false, "do not verify a TLS target's or broker's certificate (a lab only)")
+	f.StringVar(&fl.tls.CertDir, "client-certs", "", "directory of DEVICE.crt/DEVICE.key ('herd fleet export --certs'): each camera presents its own to a TLS broker or target")
 	f.BoolVar(&fl.provision, "provision", true, "provision the fleet first; --provision=false for a backend provisioned its own way from 'herd fleet export --key-file' with the same key")
 	return c
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 
@@ -71,7 +70,7 @@ with its own file limit, so N cells hold N times the sockets.`,
 			if err != nil {
 				return usagef(c, err)
 			}
-			ln, err := net.Listen("tcp", listen)
+			ln, url, err := mq.ListenHTTP(listen)
 			if err != nil {
 				srv.Close()
 				return err
@@ -82,7 +81,6 @@ with its own file limit, so N cells hold N times the sockets.`,
 				srv.Close()
 				return err
 			}
-			url := "http://" + ln.Addr().String()
 			fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s%s\n", url, adminToken, brokerNote(broker))
 			fmt.Fprintf(c.ErrOrStderr(), "herd target: faults %s\n", fs)
 			if p, ok := procs.FromParent(c.InOrStdin()); ok {
@@ -99,13 +97,7 @@ with its own file limit, so N cells hold N times the sockets.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on (host:port; port 0 picks a free one)")
 	f.StringVar(&adminToken, "admin-token", os.Getenv("HERD_ADMIN_TOKEN"), "bearer token of POST /v1/fleet (env HERD_ADMIN_TOKEN; generated and printed when absent)")
 	f.IntVar(&cells, "cells", 1, "run this many target processes on consecutive ports (see the cell routing rule above)")
-	f.StringVar(&mq.MQTTListen, "mqtt-listen", "", "also serve herd/1 over MQTT on an embedded broker at this address (host:port; port 0 picks a free one)")
-	f.StringVar(&mq.Broker, "broker", "", "serve the device channel through this external MQTT broker (mqtt://host:port) instead: the ingest subscribes to every device's up topic")
-	f.StringVar(&mq.User, "broker-user", "", "user name of the ingest at --broker")
-	f.StringVar(&mq.TLSCert, "mqtt-tls-cert", "", "serve the embedded broker over TLS (mqtts://) with this PEM certificate ('herd fleet export --certs' writes server.crt)")
-	f.StringVar(&mq.TLSKey, "mqtt-tls-key", "", "its PEM key (server.key)")
-	f.StringVar(&mq.ClientCA, "client-ca", "", "require every device's own certificate, signed by this CA (ca.crt) and naming the device")
-	f.StringVar(&mq.Password, "broker-password", os.Getenv("HERD_BROKER_PASSWORD"), "password of the ingest at --broker (env HERD_BROKER_PASSWORD)")
+	mq.AddFlags(f)
 	f.StringVar(&faults, "fault", "", "faults to switch on, comma-separated: "+cloud.FaultNames())
 	f.Float64Var(&cfg.MaxConnectRate, "max-connect-rate", 0, "token-bucket rate for upgrades, and for app calls, per second (0 = unlimited); refusals get 503 + Retry-After")
 	f.IntVar(&cfg.ConnectBurst, "connect-burst", 0, "token-bucket size (default: the rate, at least 1)")

@@ -185,6 +185,9 @@ type counters struct {
 type Server struct {
 	cfg    Config
 	faults Faults
+	// deviceCerts: a device's WebSocket needs its own TLS certificate
+	// (DeviceChannel's ClientCA on an HTTPS listener).
+	deviceCerts bool
 
 	reg      *registry
 	store    *store

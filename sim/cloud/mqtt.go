@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -260,7 +263,7 @@ func (h *brokerHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		s.stats.connectsUnauthorized.Add(1)
 		return refuse(packets.ErrNotAuthorized, 0)
 	}
-	if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
+	if tc, ok := tlsOf(cl.Net.Conn); ok {
 		// With client certificates (--client-ca), a device's own names it.
 		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 && certs[0].Subject.CommonName != device {
 			s.stats.connectsUnauthorized.Add(1)
@@ -299,6 +302,70 @@ func (h *brokerHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
 	h.in.drop(cl.ID, nil)
 }
 
+// tlsOf is the TLS connection under nc (MQTT over TLS, or a WebSocket
+// over TLS).
+func tlsOf(nc net.Conn) (*tls.Conn, bool) {
+	for {
+		if tc, ok := nc.(*tls.Conn); ok {
+			return tc, true
+		}
+		u, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil, false
+		}
+		nc = u.NetConn()
+	}
+}
+
+// wsListener accepts MQTT over WebSocket on ln at path: each upgraded
+// WebSocket (subprotocol mqtt) is a connection of the broker.
+type wsListener struct {
+	ln    net.Listener
+	srv   *http.Server
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func listenWS(ln net.Listener, path string) *wsListener {
+	l := &wsListener{ln: ln, conns: make(chan net.Conn), done: make(chan struct{})}
+	up := &websocket.Upgrader{
+		Subprotocols: []string{mqttio.Subprotocol}, ReadBufferSize: 1024, WriteBufferSize: 1024, WriteBufferPool: &sync.Pool{},
+		CheckOrigin: func(*http.Request) bool { return true }, // devices, not browsers
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return // the upgrader answered
+		}
+		select {
+		case l.conns <- mqttio.NewWSConn(ws):
+		case <-l.done:
+			ws.Close()
+		}
+	})
+	l.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	go func() { _ = l.srv.Serve(ln) }()
+	return l
+}
+
+func (l *wsListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *wsListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.srv.Close()
+}
+
+func (l *wsListener) Addr() net.Addr { return l.ln.Addr() }
+
 // netListener serves the broker on a listener herd opened (a cell's).
 type netListener struct {
 	ln net.Listener
@@ -324,15 +391,15 @@ func (l *netListener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
-// ServeBroker drills through an external broker at addr (host:port) until
-// ctx ends: the ingest connects as user with password, subscribes to every
-// device's up topic (a shared subscription, so that several cells can
-// share the load, where the broker has them) and answers on the down
-// topics. The broker authenticates the devices and keeps them to their
-// topics; the ingest binds each device to the account provisioning gave
-// it.
-func (s *Server) ServeBroker(ctx context.Context, addr, user, password string) error {
-	nc, err := (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", addr)
+// ServeBroker drills through an external broker b until ctx ends: the
+// ingest connects as user with password, subscribes to every device's up
+// topic (a shared subscription, so that several cells can share the load,
+// where the broker has them) and answers on the down topics. The broker
+// authenticates the devices and keeps them to their topics; the ingest
+// binds each device to the account provisioning gave it.
+func (s *Server) ServeBroker(ctx context.Context, b wire.Broker, user, password string) error {
+	addr := b.Addr
+	nc, err := dialBroker(ctx, b)
 	if err != nil {
 		return fmt.Errorf("broker %s: %w", addr, err)
 	}
@@ -400,6 +467,23 @@ func (s *Server) ServeBroker(ctx context.Context, addr, user, password string) e
 			return fmt.Errorf("broker %s disconnected the ingest (reason 0x%02X)", addr, pk.ReasonCode)
 		}
 	}
+}
+
+// dialBroker opens the ingest's connection: MQTT over TCP, or over a
+// WebSocket.
+func dialBroker(ctx context.Context, b wire.Broker) (net.Conn, error) {
+	if b.WS == "" {
+		return (&net.Dialer{Timeout: 10 * time.Second}).DialContext(ctx, "tcp", b.Addr)
+	}
+	wd := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Subprotocols: []string{mqttio.Subprotocol}}
+	ws, resp, err := wd.DialContext(ctx, b.WS, nil)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return mqttio.NewWSConn(ws), nil
 }
 
 // brokerClient is the ingest's connection to an external broker (MQTT 5).

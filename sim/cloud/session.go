@@ -87,6 +87,11 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		shed(w, time.Second, err.Error())
 		return
 	}
+	if s.deviceCerts && (r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || r.TLS.PeerCertificates[0].Subject.CommonName != device) {
+		s.stats.connectsUnauthorized.Add(1)
+		writeError(w, http.StatusUnauthorized, "a device presents its own certificate (signed by the target's --client-ca, naming the device)")
+		return
+	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered

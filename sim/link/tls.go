@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/herd-drill/herd/internal/tlsfiles"
 )
@@ -48,4 +49,40 @@ func (t TLS) Cert(device string) (tls.Certificate, error) {
 		return c, fmt.Errorf("device %s's certificate: %w (was --client-certs written for this run's key, seed and size?)", device, err)
 	}
 	return c, nil
+}
+
+// ForDevice is conf presenting device's own certificate, when t has them
+// (CertDir); conf itself otherwise.
+func (t TLS) ForDevice(conf *tls.Config, device string) (*tls.Config, error) {
+	if t.CertDir == "" {
+		return conf, nil
+	}
+	cert, err := t.Cert(device)
+	if err != nil {
+		return nil, Fail(ErrProtocol, err)
+	}
+	conf = conf.Clone()
+	conf.Certificates = []tls.Certificate{cert}
+	return conf, nil
+}
+
+// HandshakeFailure classifies a failed TLS handshake with peer (the
+// broker, the target): a certificate herd cannot verify is said with the
+// remedy; an alert from peer is peer refusing the device's credentials.
+func HandshakeFailure(err error, peer string) *Failure {
+	var ve *tls.CertificateVerificationError
+	if errors.As(err, &ve) {
+		return Fail(ErrProtocol, fmt.Errorf("the %s's certificate: %w (give --ca-file with its CA, or --insecure-skip-verify in a lab)", peer, err))
+	}
+	return TLSFailure(err, peer)
+}
+
+// TLSFailure classifies a failure of a TLS connection: an alert from peer
+// (TLS 1.3 sends the refusal of a client certificate after the handshake,
+// on the first read) is peer refusing the device.
+func TLSFailure(err error, peer string) *Failure {
+	if strings.Contains(err.Error(), "remote error: tls: ") {
+		return &Failure{Class: ErrHTTP401, Err: fmt.Errorf("the %s refused the TLS handshake: %w (does it require a client certificate? --client-certs)", peer, err)}
+	}
+	return Fail(Net(err), err)
 }

@@ -28,11 +28,11 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/herd-drill/herd/internal/loopback"
@@ -75,8 +75,8 @@ type PubackObserver interface {
 
 // Dialer connects cameras to the target's broker (one per cell).
 type Dialer struct {
-	addrs   []string      // host:port of each cell's broker
-	tlsConf []*tls.Config // per cell, for mqtts:// brokers (nil: plain TCP)
+	brokers []wire.Broker
+	tlsConf []*tls.Config // per cell, for mqtts:// and wss:// brokers (nil: none)
 	tls     link.TLS
 	opt     Options
 	dialers []*net.Dialer
@@ -92,9 +92,9 @@ type Dialer struct {
 
 var _ link.Dialer = (*Dialer)(nil)
 
-// NewDialer connects to brokers (mqtt:// URLs, one per cell, or one for
-// all), for a process of cameras connections dialing from the loopback
-// source addresses after the first sourceOffset.
+// NewDialer connects to brokers (mqtt://, mqtts://, ws:// or wss:// URLs,
+// one per cell, or one for all), for a process of cameras connections
+// dialing from the loopback source addresses after the first sourceOffset.
 func NewDialer(brokers []string, opt Options, t link.TLS, cameras, sourceOffset int) (*Dialer, error) {
 	if opt.Version != 4 && opt.Version != 5 {
 		return nil, fmt.Errorf("MQTT version %d: want 5 or 4 (3.1.1)", opt.Version)
@@ -104,22 +104,22 @@ func NewDialer(brokers []string, opt Options, t link.TLS, cameras, sourceOffset 
 	}
 	d := &Dialer{opt: opt, tls: t, inbox: make(chan inbound, DefaultHandlers), stop: make(chan struct{}), conns: map[*conn]struct{}{}}
 	host := ""
-	for _, b := range brokers {
-		a, overTLS, err := wire.ParseBroker(b)
+	for _, raw := range brokers {
+		b, err := wire.ParseBroker(raw)
 		if err != nil {
 			return nil, err
 		}
-		d.addrs = append(d.addrs, a)
-		host, _, _ = net.SplitHostPort(a)
+		d.brokers = append(d.brokers, b)
+		host, _, _ = net.SplitHostPort(b.Addr)
 		var conf *tls.Config
-		if overTLS {
+		if b.TLS {
 			if conf, err = t.Config(host); err != nil {
 				return nil, err
 			}
 		}
 		d.tlsConf = append(d.tlsConf, conf)
 	}
-	if len(d.addrs) == 0 {
+	if len(d.brokers) == 0 {
 		return nil, errors.New("no broker")
 	}
 	for _, local := range loopback.Sources(host, cameras, DefaultPerSource, sourceOffset) {
@@ -135,23 +135,22 @@ func NewDialer(brokers []string, opt Options, t link.TLS, cameras, sourceOffset 
 // Dial connects cam: CONNECT, SUBSCRIBE to its down topic, hello, and the
 // target's welcome.
 func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (link.Conn, wire.Message, error) {
-	addr := d.addrs[cam.Cell%len(d.addrs)]
+	b, conf := d.brokers[cam.Cell%len(d.brokers)], d.tlsConf[cam.Cell%len(d.brokers)]
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
-	nc, err := d.dialers[(cam.Nth/DefaultPerSource)%len(d.dialers)].DialContext(dctx, "tcp", addr)
+	nd := d.dialers[(cam.Nth/DefaultPerSource)%len(d.dialers)]
+	var nc net.Conn
+	var err error
+	if b.WS != "" {
+		nc, err = d.dialWS(dctx, nd, b.WS, conf, cam.Device)
+	} else {
+		nc, err = d.dialTCP(dctx, nd, b.Addr, conf, cam.Device)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, wire.Message{}, err
+			return nil, wire.Message{}, ctx.Err()
 		}
-		return nil, wire.Message{}, link.Fail(link.Net(err), err)
-	}
-	if conf := d.tlsConf[cam.Cell%len(d.addrs)]; conf != nil {
-		if nc, err = d.handshakeTLS(dctx, nc, conf, cam.Device); err != nil {
-			if ctx.Err() != nil {
-				return nil, wire.Message{}, ctx.Err()
-			}
-			return nil, wire.Message{}, err
-		}
+		return nil, wire.Message{}, err
 	}
 	c := &conn{nc: nc, h: h, d: d, device: cam.Device, down: wire.DownTopic(cam.Device), up: wire.UpTopic(cam.Device)}
 	stopWatch := context.AfterFunc(dctx, func() { nc.SetDeadline(time.Now()) })
@@ -173,40 +172,58 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 	return c, msg, nil
 }
 
-// handshakeTLS runs the TLS handshake on nc, presenting device's own
-// certificate when the Dialer has them. A refused handshake is the
-// target refusing the device's credentials.
-func (d *Dialer) handshakeTLS(ctx context.Context, nc net.Conn, conf *tls.Config, device string) (net.Conn, error) {
-	if d.tls.CertDir != "" {
-		cert, err := d.tls.Cert(device)
-		if err != nil {
-			nc.Close()
-			return nil, link.Fail(link.ErrProtocol, err)
-		}
-		conf = conf.Clone()
-		conf.Certificates = []tls.Certificate{cert}
+// dialTCP opens MQTT over TCP, or over TLS with conf.
+func (d *Dialer) dialTCP(ctx context.Context, nd *net.Dialer, addr string, conf *tls.Config, device string) (net.Conn, error) {
+	nc, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, link.Fail(link.Net(err), err)
+	}
+	if conf == nil {
+		return nc, nil
+	}
+	if conf, err = d.tls.ForDevice(conf, device); err != nil {
+		nc.Close()
+		return nil, err
 	}
 	tc := tls.Client(nc, conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		nc.Close()
-		var ve *tls.CertificateVerificationError
-		if errors.As(err, &ve) {
-			return nil, link.Fail(link.ErrProtocol, fmt.Errorf("the broker's certificate: %w (give --ca-file with its CA, or --insecure-skip-verify in a lab)", err))
-		}
-		return nil, tlsFailure(err)
+		return nil, link.HandshakeFailure(err, "broker")
 	}
 	return tc, nil
 }
 
-// tlsFailure classifies a failure of a TLS connection: an alert from the
-// broker (TLS 1.3 sends the refusal of a client certificate after the
-// handshake, on the first read) is the broker refusing the device.
-func tlsFailure(err error) *link.Failure {
-	if strings.Contains(err.Error(), "remote error: tls: ") {
-		return &link.Failure{Class: link.ErrHTTP401, Err: fmt.Errorf("the broker refused the TLS handshake: %w (does it require a client certificate? --client-certs)", err)}
+// dialWS opens MQTT over a WebSocket (subprotocol mqtt) at url, over TLS
+// with conf (wss://).
+func (d *Dialer) dialWS(ctx context.Context, nd *net.Dialer, url string, conf *tls.Config, device string) (net.Conn, error) {
+	wd := websocket.Dialer{
+		NetDialContext: nd.DialContext, HandshakeTimeout: DialTimeout, Subprotocols: []string{mqttio.Subprotocol},
+		ReadBufferSize: 128, WriteBufferSize: 4096, WriteBufferPool: wsWritePool,
 	}
-	return link.Fail(link.Net(err), err)
+	if conf != nil {
+		var err error
+		if wd.TLSClientConfig, err = d.tls.ForDevice(conf, device); err != nil {
+			return nil, err
+		}
+	}
+	ws, resp, err := wd.DialContext(ctx, url, nil)
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	switch {
+	case err == nil:
+		return mqttio.NewWSConn(ws), nil
+	case resp != nil:
+		return nil, &link.Failure{Class: link.Status(resp.StatusCode), Status: resp.StatusCode, RetryAfter: link.RetryAfter(resp.Header.Get("Retry-After")),
+			Err: fmt.Errorf("MQTT over WebSocket at %s: %w", url, err)}
+	case conf != nil:
+		return nil, link.HandshakeFailure(err, "broker")
+	}
+	return nil, link.Fail(link.Net(err), err)
 }
+
+// wsWritePool shares WebSocket write buffers between all cameras.
+var wsWritePool = &sync.Pool{}
 
 // Close stops the handlers once every reader has ended.
 func (d *Dialer) Close() {
@@ -270,8 +287,8 @@ type conn struct {
 	pmu     sync.Mutex
 	pending map[uint16]time.Time // QoS 1 publishes waiting for their PUBACK
 
-	abandoned atomic.Bool  // dropped silently: left open and unread
-	reason    atomic.Int32 // the broker's DISCONNECT reason, +1 (0: none)
+	abandoned atomic.Bool                  // dropped silently: left open and unread
+	ended     atomic.Pointer[link.Failure] // why a handler ended the connection (a DISCONNECT, a malformed packet)
 }
 
 var _ link.Conn = (*conn)(nil)
@@ -285,6 +302,10 @@ func (c *conn) handshake(cam link.Camera, opt Options) (wire.Message, error) {
 		pk.Connect = packets.ConnectParams{
 			ProtocolName: []byte("MQTT"), ClientIdentifier: cam.Device, Keepalive: uint16(opt.Keepalive / time.Second), Clean: !opt.Persistent,
 			UsernameFlag: true, Username: []byte(cam.Device), PasswordFlag: true, Password: []byte(cam.Token),
+		}
+		if opt.Version == 5 {
+			// A broker must not send a packet larger (it drops the message).
+			pk.Properties.MaximumPacketSize = mqttio.MaxPacket
 		}
 		if opt.Version == 5 && opt.Persistent {
 			pk.Properties.SessionExpiryInterval, pk.Properties.SessionExpiryIntervalFlag = uint32(opt.SessionExpiry/time.Second), true
@@ -360,7 +381,7 @@ func (c *conn) next() (packets.Packet, error) {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return pk, link.Fail(link.ErrCloseOther, fmt.Errorf("the broker closed the connection: %w", err))
 		}
-		return pk, tlsFailure(err)
+		return pk, link.TLSFailure(err, "broker")
 	}
 	return pk, nil
 }
@@ -476,8 +497,12 @@ func (c *conn) Drop(mode string) {
 		_ = c.disconnect()
 	default:
 		nc := c.nc
-		if tc, ok := nc.(*tls.Conn); ok {
-			nc = tc.NetConn()
+		for {
+			u, ok := nc.(interface{ NetConn() net.Conn }) // TLS, WebSocket
+			if !ok {
+				break
+			}
+			nc = u.NetConn()
 		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // close sends RST
@@ -513,10 +538,11 @@ func (c *conn) read() {
 		if err == nil {
 			c.d.inbox <- inbound{c: c, hdr: hdr, body: body, done: done}
 			<-done
-			if r := c.reason.Load(); r == 0 {
+			f := c.ended.Load()
+			if f == nil {
 				continue
 			}
-			err = disconnectFailure(byte(c.reason.Load()-1), c.version)
+			err = f
 		}
 		c.d.forget(c)
 		c.nc.Close()
@@ -524,8 +550,11 @@ func (c *conn) read() {
 			return
 		}
 		var lf *link.Failure
+		var pe *mqttio.PacketError
 		switch {
 		case errors.As(err, &lf):
+		case errors.As(err, &pe):
+			lf = link.Fail(link.ErrProtocol, fmt.Errorf("the broker sent %w", err))
 		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 			lf = link.Fail(link.ErrCloseOther, fmt.Errorf("the broker closed the connection: %w", err))
 		default:
@@ -550,7 +579,7 @@ func (d *Dialer) handle() {
 		c := in.c
 		pk, err := mqttio.Decode(in.hdr, in.body.Bytes(), c.version)
 		if err != nil {
-			c.reason.Store(0x81 + 1) // malformed: end the connection
+			c.ended.Store(link.Fail(link.ErrProtocol, fmt.Errorf("the broker sent %w", err))) // end the connection
 		} else {
 			switch pk.FixedHeader.Type {
 			case packets.Publish:
@@ -561,7 +590,7 @@ func (d *Dialer) handle() {
 			case packets.Puback:
 				c.acked(pk)
 			case packets.Disconnect:
-				c.reason.Store(int32(pk.ReasonCode) + 1)
+				c.ended.Store(disconnectFailure(pk.ReasonCode, c.version))
 			}
 		}
 		mqttio.Bufs.Put(in.body)

@@ -55,35 +55,60 @@ const (
 	ReasonRateExceeded     = 0x9F
 )
 
-// BrokerAddr checks a broker URL (mqtt://HOST[:PORT], port 1883 by
-// default, or mqtts:// over TLS, port 8883) and returns its host:port.
-func BrokerAddr(raw string) (string, error) {
-	addr, _, err := ParseBroker(raw)
-	return addr, err
+// Broker is where a broker listens, from its URL.
+type Broker struct {
+	Addr string // host:port
+	TLS  bool   // mqtts:// or wss://
+	// WS is the URL of MQTT over WebSocket (ws:// or wss://), "" for
+	// MQTT over TCP.
+	WS string
 }
 
-// ParseBroker checks a broker URL and returns its host:port and whether
-// it is over TLS.
-func ParseBroker(raw string) (addr string, overTLS bool, err error) {
+// BrokerAddr checks a broker URL and returns its host:port.
+func BrokerAddr(raw string) (string, error) {
+	b, err := ParseBroker(raw)
+	return b.Addr, err
+}
+
+// DefaultWSPath is the path of MQTT over WebSocket when a ws:// URL has
+// none (EMQX's, HiveMQ's and most brokers' default).
+const DefaultWSPath = "/mqtt"
+
+// ParseBroker checks a broker URL: mqtt://HOST[:PORT] (port 1883 by
+// default), mqtts:// over TLS (8883), or MQTT over WebSocket at
+// ws://HOST[:PORT][/PATH] (80, path /mqtt) and wss:// (443).
+func ParseBroker(raw string) (Broker, error) {
 	u, err := url.Parse(raw)
-	if err == nil && (u.Scheme == "ws" || u.Scheme == "wss") {
-		return "", false, fmt.Errorf("broker %s: MQTT over WebSocket is not supported yet; use mqtt:// or mqtts://", raw)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return Broker{}, fmt.Errorf("broker %q is not a URL such as mqtt://127.0.0.1:1883 or ws://127.0.0.1:8080/mqtt", raw)
 	}
-	if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return "", false, fmt.Errorf("broker %q is not a URL such as mqtt://127.0.0.1:1883", raw)
-	}
+	var b Broker
 	port := "1883"
 	switch u.Scheme {
 	case "mqtt", "tcp":
 	case "mqtts", "ssl":
-		overTLS, port = true, "8883"
-	case "ws", "wss":
-		return "", false, fmt.Errorf("broker %s: MQTT over WebSocket is not supported yet; use mqtt:// or mqtts://", raw)
+		b.TLS, port = true, "8883"
+	case "ws":
+		port = "80"
+	case "wss":
+		b.TLS, port = true, "443"
 	default:
-		return "", false, fmt.Errorf("broker %q: want mqtt://HOST:PORT or mqtts://HOST:PORT", raw)
+		return Broker{}, fmt.Errorf("broker %q: want mqtt://, mqtts://, ws:// or wss://HOST:PORT", raw)
 	}
+	b.Addr = u.Host
 	if u.Port() == "" {
-		return net.JoinHostPort(u.Hostname(), port), overTLS, nil
+		b.Addr = net.JoinHostPort(u.Hostname(), port)
 	}
-	return u.Host, overTLS, nil
+	switch {
+	case u.Scheme == "ws" || u.Scheme == "wss":
+		ws := *u
+		ws.Host = b.Addr
+		if ws.Path == "" {
+			ws.Path = DefaultWSPath
+		}
+		b.WS = ws.String()
+	case u.Path != "" && u.Path != "/":
+		return Broker{}, fmt.Errorf("broker %q: an MQTT URL has no path (MQTT over WebSocket is ws://HOST:PORT/PATH)", raw)
+	}
+	return b, nil
 }

@@ -167,14 +167,19 @@ func FuzzDecode(f *testing.F) {
 }
 
 func TestBrokerAddr(t *testing.T) {
-	for in, want := range map[string]string{"mqtt://127.0.0.1:1883": "127.0.0.1:1883", "mqtt://localhost": "localhost:1883", "tcp://[::1]:9": "[::1]:9", "mqtts://b.example": "b.example:8883"} {
+	for in, want := range map[string]string{"mqtt://127.0.0.1:1883": "127.0.0.1:1883", "mqtt://localhost": "localhost:1883", "tcp://[::1]:9": "[::1]:9", "mqtts://b.example": "b.example:8883", "ws://x/mqtt": "x:80", "wss://x:9/p": "x:9"} {
 		if got, err := BrokerAddr(in); err != nil || got != want {
 			t.Errorf("%s: %q %v, want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"127.0.0.1:1883", "http://x:1", "ws://x/mqtt", "mqtt://"} {
+	for _, bad := range []string{"127.0.0.1:1883", "http://x:1", "mqtt://x/path", "mqtt://", "ws://x/mqtt?a=1"} {
 		if _, err := BrokerAddr(bad); err == nil {
 			t.Errorf("%s: accepted", bad)
+		}
+	}
+	for in, want := range map[string]Broker{"ws://x": {Addr: "x:80", WS: "ws://x:80/mqtt"}, "wss://x:9/ws": {Addr: "x:9", TLS: true, WS: "wss://x:9/ws"}, "mqtts://x": {Addr: "x:8883", TLS: true}} {
+		if got, err := ParseBroker(in); err != nil || got != want {
+			t.Errorf("%s: %+v %v, want %+v", in, got, err, want)
 		}
 	}
 }

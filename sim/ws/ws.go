@@ -18,6 +18,7 @@ package ws
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -55,6 +56,7 @@ const DefaultPerSource = 8000
 // Dialer connects cameras over WebSocket to the target's cells.
 type Dialer struct {
 	urls    []string // device-channel URL of each cell
+	tls     link.TLS
 	dialers []*websocket.Dialer
 	inbox   chan inbound // what the readers read, for the handlers
 	readers sync.WaitGroup
@@ -66,11 +68,12 @@ type Dialer struct {
 var _ link.Dialer = (*Dialer)(nil)
 
 // NewDialer connects to cells (http:// or https:// base URLs; devices use
-// ws:// or wss:// on the same host), for a process of cameras sockets
-// dialing from the loopback source addresses after the first sourceOffset.
-func NewDialer(cells []string, cameras, sourceOffset int) (*Dialer, error) {
-	d := &Dialer{inbox: make(chan inbound, DefaultHandlers)}
-	host := ""
+// ws:// or wss:// on the same host, over TLS as t says), for a process of
+// cameras sockets dialing from the loopback source addresses after the
+// first sourceOffset.
+func NewDialer(cells []string, t link.TLS, cameras, sourceOffset int) (*Dialer, error) {
+	d := &Dialer{inbox: make(chan inbound, DefaultHandlers), tls: t}
+	host, overTLS := "", false
 	for _, cell := range cells {
 		u, err := url.Parse(cell)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -80,7 +83,14 @@ func NewDialer(cells []string, cameras, sourceOffset int) (*Dialer, error) {
 		ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[u.Scheme]
 		ws.Path = strings.TrimSuffix(u.Path, "/") + wire.PathConnect
 		d.urls = append(d.urls, ws.String())
-		host = u.Hostname()
+		host, overTLS = u.Hostname(), overTLS || u.Scheme == "https"
+	}
+	var conf *tls.Config
+	if overTLS {
+		var err error
+		if conf, err = t.Config(host); err != nil {
+			return nil, err
+		}
 	}
 	for _, local := range loopback.Sources(host, cameras, DefaultPerSource, sourceOffset) {
 		nd := &net.Dialer{Timeout: DialTimeout, LocalAddr: local, Control: loopback.Control}
@@ -90,6 +100,7 @@ func NewDialer(cells []string, cameras, sourceOffset int) (*Dialer, error) {
 			ReadBufferSize:   128, // acks, welcomes and live requests are tens of bytes
 			WriteBufferSize:  4096,
 			WriteBufferPool:  writePool,
+			TLSClientConfig:  conf,
 		})
 	}
 	d.bufs.New = func() any { return new(bytes.Buffer) }
@@ -105,8 +116,17 @@ var writePool = &sync.Pool{}
 // Dial upgrades cam's socket and reads the welcome.
 func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (link.Conn, wire.Message, error) {
 	hdr := http.Header{"Authorization": {"Bearer " + cam.Token}}
+	wd := d.dialers[(cam.Nth/DefaultPerSource)%len(d.dialers)]
+	if wd.TLSClientConfig != nil && d.tls.CertDir != "" { // the camera presents its own certificate
+		conf, err := d.tls.ForDevice(wd.TLSClientConfig, cam.Device)
+		if err != nil {
+			return nil, wire.Message{}, err
+		}
+		own := *wd
+		own.TLSClientConfig, wd = conf, &own
+	}
 	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
-	ws, resp, err := d.dialers[(cam.Nth/DefaultPerSource)%len(d.dialers)].DialContext(dctx, d.urls[cam.Cell], hdr)
+	ws, resp, err := wd.DialContext(dctx, d.urls[cam.Cell], hdr)
 	cancel()
 	if resp != nil && resp.Body != nil {
 		resp.Body.Close()
@@ -117,6 +137,9 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 		}
 		if resp != nil {
 			return nil, wire.Message{}, &link.Failure{Class: link.Status(resp.StatusCode), Status: resp.StatusCode, RetryAfter: link.RetryAfter(resp.Header.Get("Retry-After")), Err: err}
+		}
+		if wd.TLSClientConfig != nil {
+			return nil, wire.Message{}, link.HandshakeFailure(err, "target")
 		}
 		return nil, wire.Message{}, link.Fail(link.Net(err), err)
 	}
@@ -184,7 +207,11 @@ func (c *conn) Drop(mode string) {
 		_ = c.ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, "camera offline"), time.Now().Add(time.Second))
 	default:
-		if tc, ok := c.ws.NetConn().(*net.TCPConn); ok {
+		nc := c.ws.NetConn()
+		if tc, ok := nc.(*tls.Conn); ok {
+			nc = tc.NetConn()
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // close sends RST
 		}
 	}
