@@ -194,7 +194,7 @@ type ErrorClass struct {
 
 var errorClasses = []ErrorClass{
 	{Name: "refused", Meaning: "the target refused the TCP connection: nothing listened there",
-		Remedy: "check --target, and that the target (or every cell) is running"},
+		Remedy: "check --target (and --broker), and that the target (every cell) and its broker are running"},
 	{Name: "timeout", Meaning: "a dial, handshake, welcome or request got no answer in time",
 		Remedy: "the target is overloaded or unreachable: look at its CPU and queues; herd's own lag (the herd line) says whether herd was the bottleneck"},
 	{Name: "http_401", Meaning: "the target refused a device or user token (over MQTT: CONNACK 0x86/0x87, or a refused subscription)",

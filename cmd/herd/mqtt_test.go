@@ -59,6 +59,20 @@ func TestMQTTDrillOnTheEmbeddedBroker(t *testing.T) {
 // mosquitto starts a Mosquitto broker on a free loopback port with the
 // password and ACL files of dir, or skips (fails under HERD_REQUIRE_TOOLS).
 func mosquitto(t *testing.T, dir string) string {
+	return startMosquitto(t, dir).url
+}
+
+// mosquittoProc is a Mosquitto of a test, which it may stop and start
+// again on the same port.
+type mosquittoProc struct {
+	t         *testing.T
+	bin, conf string
+	dir, url  string
+	cmd       *exec.Cmd
+	log       *os.File
+}
+
+func startMosquitto(t *testing.T, dir string) *mosquittoProc {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -83,23 +97,42 @@ func mosquitto(t *testing.T, dir string) string {
 	}
 	os.WriteFile(conf, []byte(fmt.Sprintf("%slistener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\nacl_file %s\npersistence false\n",
 		user, addr.Port, filepath.Join(dir, "passwd"), filepath.Join(dir, "acl"))), 0o600)
-	cmd := exec.Command(bin, "-c", conf)
-	log, _ := os.Create(filepath.Join(dir, "mosquitto.log"))
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	m := &mosquittoProc{t: t, bin: bin, conf: conf, dir: dir, url: "mqtt://" + addr.String()}
+	m.start()
+	t.Cleanup(m.stop)
+	return m
+}
+
+// start runs the broker and waits until it listens.
+func (m *mosquittoProc) start() {
+	m.t.Helper()
+	m.cmd = exec.Command(m.bin, "-c", m.conf)
+	m.log, _ = os.OpenFile(filepath.Join(m.dir, "mosquitto.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
+	if err := m.cmd.Start(); err != nil {
+		m.t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait(); log.Close() })
+	addr := strings.TrimPrefix(m.url, "mqtt://")
 	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr.String()); err == nil {
+		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return "mqtt://" + addr.String()
+			return
 		}
 		if i == 100 {
-			b, _ := os.ReadFile(filepath.Join(dir, "mosquitto.log"))
-			t.Fatalf("mosquitto did not listen on %s:\n%s", addr, b)
+			b, _ := os.ReadFile(filepath.Join(m.dir, "mosquitto.log"))
+			m.t.Fatalf("mosquitto did not listen on %s:\n%s", addr, b)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop kills the broker (SIGKILL: it dies, it does not shut down).
+func (m *mosquittoProc) stop() {
+	if m.cmd != nil {
+		m.cmd.Process.Kill()
+		m.cmd.Wait()
+		m.log.Close()
+		m.cmd = nil
 	}
 }
 
@@ -340,5 +373,97 @@ func TestHerdOverWSS(t *testing.T) {
 	}
 	if code, _, stderr := run(mtls, "--ca-file", ca); code != exitcode.Runtime || !strings.Contains(stderr, "http_401") {
 		t.Errorf("without device certificates: exit %d, %q", code, stderr)
+	}
+}
+
+// A broker that dies mid-drill: the drill ends by itself with a result.
+// When the broker stays dead, the cameras' reconnects are refused and the
+// verdict fails on the drill's own thresholds, with no violation (nothing
+// the target acknowledged is lost). When it comes back, the target's
+// ingest and the cameras connect again and the drill passes.
+func TestMQTTBrokerDiesMidDrill(t *testing.T) {
+	for _, back := range []bool{false, true} {
+		t.Run(map[bool]string{false: "stays dead", true: "comes back"}[back], func(t *testing.T) {
+			dir := t.TempDir()
+			key := writeKey(t)
+			if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--format", "mosquitto", "--key-file", key, "--cameras", "80",
+				"--ingest-user", "ingest", "--ingest-password", "ingest-secret", dir); code != exitcode.OK {
+				t.Fatalf("fleet export: %s", stderr)
+			}
+			m := startMosquitto(t, dir)
+			target := serveOnBroker(t, cloud.Config{AdminToken: "T"}, m.url, "ingest", "ingest-secret")
+			sc := filepath.Join(dir, "dies.yaml")
+			// The errors threshold is what a dead broker fails; a broker
+			// back after 2 s costs a burst of refused reconnects, so that
+			// drill judges violations only.
+			thresholds := "[violations.total == 0]"
+			if !back {
+				thresholds = "[violations.total == 0, errors.rate < 5%]"
+			}
+			os.WriteFile(sc, []byte(`name: broker-dies
+camera: {events_per_minute: 120}
+reconnect: {policy: full-jitter, base: 200ms, cap: 1s}
+phases:
+  - {kind: steady, duration: 12s}
+thresholds: `+thresholds+"\n"), 0o600)
+			go func() {
+				time.Sleep(4 * time.Second)
+				m.stop()
+				if back {
+					time.Sleep(2 * time.Second)
+					m.start()
+				}
+			}()
+			out := filepath.Join(dir, "result.json")
+			start := time.Now()
+			code, stdout, stderr := herd(t, context.Background(), "run", sc, "--target", target, "--admin-token", "T", "--broker", m.url,
+				"--key-file", key, "--cameras", "80", "--quiet", "--out", out)
+			took := time.Since(start)
+			r := readResult(t, out)
+			t.Logf("exit %d after %v; errors %v; captured %d, acked %d; violations %v", code, took.Round(time.Millisecond), r.Errors.ByClass, r.Events.Captured, r.Events.Acked, r.Violations.Counts)
+			if took > 90*time.Second || r.Violations.Total != 0 || r.Events.Acked == 0 {
+				t.Errorf("exit %d after %v, %d violations, %d acked\n%s\n%s", code, took, r.Violations.Total, r.Events.Acked, stdout, stderr)
+			}
+			switch {
+			case !back && (code != exitcode.Failed || r.Errors.ByClass["refused"] == 0):
+				t.Errorf("a dead broker: exit %d, errors %v; want 3 with refused connects\n%s", code, r.Errors.ByClass, stdout)
+			case !back && !strings.Contains(stdout, "errors.rate"):
+				t.Errorf("a dead broker: the summary does not name the failed threshold\n%s", stdout)
+			case back && (code != exitcode.OK || r.Events.Acked*10 < r.Events.Captured*7):
+				t.Errorf("a broker back after 2 s: exit %d, %d of %d events acked; want 0, most acked\n%s\n%s", code, r.Events.Acked, r.Events.Captured, stdout, stderr)
+			}
+		})
+	}
+}
+
+// A broker whose ACL refuses what herd/1 needs: a device that may not
+// subscribe to its down topic is refused (http_401, the subscription
+// named), and the drill ends by itself; an ingest that may not read the up
+// topics is an error of 'herd target' at the start, saying what to allow.
+func TestMQTTBrokerACLRefuses(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t)
+	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--format", "mosquitto", "--key-file", key, "--cameras", "10",
+		"--ingest-user", "ingest", "--ingest-password", "ingest-secret", dir); code != exitcode.OK {
+		t.Fatalf("fleet export: %s", stderr)
+	}
+	// Devices may publish but not subscribe; the ingest may write but not read.
+	os.WriteFile(filepath.Join(dir, "acl"), []byte("user ingest\ntopic write herd/v1/d/+/down\n\npattern write herd/v1/d/%u/up\n"), 0o600)
+	broker := mosquitto(t, dir)
+	// Mosquitto grants a subscription its ACL keeps messages from: the
+	// camera hears nothing, and says what to check.
+	target := serveOnBroker(t, cloud.Config{AdminToken: "T"}, broker, "ingest", "ingest-secret")
+	code, _, stderr := herd(t, context.Background(), "run", "--target", target, "--admin-token", "T", "--broker", broker,
+		"--key-file", key, "--cameras", "10", "--time-scale", "0.1", "--quiet")
+	if code != exitcode.Runtime || !strings.Contains(stderr, "no welcome") || !strings.Contains(stderr, "ACL") {
+		t.Errorf("an ingest the ACL keeps from the up topics: exit %d, %q", code, stderr)
+	}
+	os.WriteFile(filepath.Join(dir, "acl"), []byte("user ingest\ntopic read herd/v1/d/+/up\ntopic write herd/v1/d/+/down\n\npattern write herd/v1/d/%u/up\n"), 0o600)
+	m := startMosquitto(t, dir)
+	target = serveOnBroker(t, cloud.Config{AdminToken: "T"}, m.url, "ingest", "ingest-secret")
+	code, _, stderr = herd(t, context.Background(), "run", "--target", target, "--admin-token", "T", "--broker", m.url,
+		"--key-file", key, "--cameras", "10", "--time-scale", "0.1", "--quiet")
+	if code != exitcode.Runtime || !strings.Contains(stderr, "no welcome") || !strings.Contains(stderr, "read its down topic") {
+		t.Errorf("a device the ACL keeps from its down topic: exit %d, %q", code, stderr)
 	}
 }

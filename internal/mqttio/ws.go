@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -19,6 +20,10 @@ const Subprotocol = "mqtt"
 type WSConn struct {
 	ws *websocket.Conn
 	r  io.Reader // the message being read, nil between messages
+	// wdl is the write deadline (Unix ns, 0: none). gorilla's own is not
+	// safe beside a write, and a broker sets deadlines from its reader:
+	// Write hands it to gorilla, which sets it on each frame.
+	wdl atomic.Int64
 }
 
 var _ net.Conn = (*WSConn)(nil)
@@ -52,8 +57,14 @@ func (c *WSConn) Read(p []byte) (int, error) {
 	}
 }
 
-// Write sends p as one binary message.
+// Write sends p as one binary message. Writes must not overlap (a
+// WebSocket's frames are written one at a time).
 func (c *WSConn) Write(p []byte) (int, error) {
+	var dl time.Time
+	if ns := c.wdl.Load(); ns != 0 {
+		dl = time.Unix(0, ns)
+	}
+	_ = c.ws.SetWriteDeadline(dl)
 	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
 		return 0, err
 	}
@@ -62,13 +73,24 @@ func (c *WSConn) Write(p []byte) (int, error) {
 
 // Close closes the connection without a closing handshake, as MQTT
 // closes a TCP connection.
-func (c *WSConn) Close() error                       { return c.ws.NetConn().Close() }
-func (c *WSConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
-func (c *WSConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
-func (c *WSConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *WSConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+func (c *WSConn) Close() error                      { return c.ws.NetConn().Close() }
+func (c *WSConn) LocalAddr() net.Addr               { return c.ws.LocalAddr() }
+func (c *WSConn) RemoteAddr() net.Addr              { return c.ws.RemoteAddr() }
+func (c *WSConn) SetReadDeadline(t time.Time) error { return c.ws.NetConn().SetReadDeadline(t) }
+
+// SetWriteDeadline sets the deadline of the next writes, and of a write
+// under way (on the connection under the WebSocket).
+func (c *WSConn) SetWriteDeadline(t time.Time) error {
+	ns := int64(0)
+	if !t.IsZero() {
+		ns = t.UnixNano()
+	}
+	c.wdl.Store(ns)
+	return c.ws.NetConn().SetWriteDeadline(t)
+}
+
 func (c *WSConn) SetDeadline(t time.Time) error {
-	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
+	return errors.Join(c.SetReadDeadline(t), c.SetWriteDeadline(t))
 }
 
 // NetConn is the connection under the WebSocket (a *tls.Conn for wss://).

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -79,11 +80,45 @@ func (c DeviceChannel) Check(cells int) error {
 	return nil
 }
 
-// Listen opens the embedded broker's listener, if there is one, and
-// returns it with the broker's URL (the external one's, else).
-func (c DeviceChannel) Listen() (net.Listener, string, error) {
+// Opened is a device channel ready to serve: the embedded broker's
+// listener, or the ingest's connection to the external broker, already
+// subscribed, so that no device's first message is published before the
+// ingest can hear it.
+type Opened struct {
+	ln     net.Listener
+	ingest *brokerClient
+}
+
+// Close closes what o holds, when it is not served.
+func (o *Opened) Close() {
+	switch {
+	case o == nil:
+	case o.ln != nil:
+		o.ln.Close()
+	case o.ingest != nil:
+		o.ingest.nc.Close()
+	}
+}
+
+// Listen opens the device channel: the embedded broker's listener, or the
+// ingest's subscription at the external broker; and returns it with the
+// broker's URL.
+func (c DeviceChannel) Listen() (*Opened, string, error) {
 	if c.MQTTListen == "" {
-		return nil, c.Broker, nil
+		if c.Broker == "" {
+			return nil, "", nil
+		}
+		b, err := wire.ParseBroker(c.Broker)
+		if err != nil {
+			return nil, "", err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ic, err := connectIngest(ctx, b, c.User, c.Password)
+		if err != nil {
+			return nil, "", fmt.Errorf("broker %s: %w", b.Addr, err)
+		}
+		return &Opened{ingest: ic}, c.Broker, nil
 	}
 	conf, err := c.tlsConfig()
 	if err != nil {
@@ -102,10 +137,10 @@ func (c DeviceChannel) Listen() (net.Listener, string, error) {
 		ln, scheme = tls.NewListener(ln, conf), "mqtts"
 	}
 	if path == "" {
-		return ln, scheme + "://" + ln.Addr().String(), nil
+		return &Opened{ln: ln}, scheme + "://" + ln.Addr().String(), nil
 	}
 	scheme = map[string]string{"mqtt": "ws", "mqtts": "wss"}[scheme]
-	return listenWS(ln, path), scheme + "://" + ln.Addr().String() + path, nil
+	return &Opened{ln: listenWS(ln, path)}, scheme + "://" + ln.Addr().String() + path, nil
 }
 
 // listenAddr is MQTTListen's address, and its path when it is MQTT over
@@ -167,18 +202,19 @@ func serverTLS(certFile, keyFile, flags, clientCA string, auth tls.ClientAuthTyp
 	return conf, nil
 }
 
-// Serve serves s's HTTP on ln and its device channel (mln, from Listen, or
-// the external broker) until ctx ends or one of them fails.
-func (c DeviceChannel) Serve(ctx context.Context, s *Server, ln, mln net.Listener) error {
+// Serve serves s's HTTP on ln and its device channel (o, from Listen)
+// until ctx ends or one of them fails.
+func (c DeviceChannel) Serve(ctx context.Context, s *Server, ln net.Listener, o *Opened) error {
 	s.deviceCerts = c.ClientCA != "" && c.HTTPCert != ""
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Serve(gctx, ln) })
 	switch {
-	case mln != nil:
-		g.Go(func() error { return s.ServeMQTT(gctx, mln) })
-	case c.Broker != "":
+	case o == nil:
+	case o.ln != nil:
+		g.Go(func() error { return s.ServeMQTT(gctx, o.ln) })
+	case o.ingest != nil:
 		b, _ := wire.ParseBroker(c.Broker)
-		g.Go(func() error { return s.ServeBroker(gctx, b, c.User, c.Password) })
+		g.Go(func() error { return s.ServeBroker(gctx, b, c.User, c.Password, o.ingest, os.Stderr) })
 	}
 	return g.Wait()
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -397,20 +398,23 @@ func (l *netListener) Serve(establish listeners.EstablishFn) {
 // where the broker has them) and answers on the down topics. The broker
 // authenticates the devices and keeps them to their topics; the ingest
 // binds each device to the account provisioning gave it.
-func (s *Server) ServeBroker(ctx context.Context, b wire.Broker, user, password string) error {
-	addr := b.Addr
-	nc, err := dialBroker(ctx, b)
-	if err != nil {
-		return fmt.Errorf("broker %s: %w", addr, err)
-	}
-	defer nc.Close()
-	c := &brokerClient{nc: nc}
-	cid := "herd-target-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	if err := c.connect(cid, user, password); err != nil {
-		return fmt.Errorf("broker %s: %w", addr, err)
-	}
+//
+// A broker lost once the drill is under way is a broker dying mid-drill:
+// the ingest says so on logw and connects again every second or so, and
+// the devices come back through it as the broker does. A broker that
+// cannot be reached, or refuses the ingest, at the start is an error.
+//
+// first is the ingest's first connection (Listen's, subscribed).
+func (s *Server) ServeBroker(ctx context.Context, b wire.Broker, user, password string, first *brokerClient, logw io.Writer) error {
+	var cur atomic.Pointer[brokerClient]
 	in := newIngest(s)
-	in.down = func(device string, b []byte) error { return c.publish(wire.DownTopic(device), b) }
+	in.down = func(device string, msg []byte) error {
+		c := cur.Load()
+		if c == nil {
+			return errors.New("no broker")
+		}
+		return c.publish(wire.DownTopic(device), msg)
+	}
 	in.shut = func(string, byte) {} // the broker's to do; the session ends here
 	// One worker per slice of the devices: a device's messages in order,
 	// different devices' side by side.
@@ -433,23 +437,57 @@ func (s *Server) ServeBroker(ctx context.Context, b wire.Broker, user, password 
 		}
 		wg.Wait()
 	}()
-	stop := context.AfterFunc(ctx, func() {
-		s.sessions.closeAll(wire.CloseGoingAway, "target shutting down")
-		_ = c.write(func(b *bytes.Buffer) error {
-			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: 5}
-			return pk.DisconnectEncode(b)
-		})
+	stop := context.AfterFunc(ctx, func() { s.sessions.closeAll(wire.CloseGoingAway, "target shutting down") })
+	defer stop()
+	wait := time.Second
+	for c := first; ; c = nil {
+		up, err := s.brokerSession(ctx, b, user, password, c, &cur, queues)
+		cur.Store(nil)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if up {
+			wait = time.Second
+		}
+		fmt.Fprintf(logw, "herd target: lost the broker %s (%v); connecting again in %v\n", b.Addr, err, wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// brokerSession is one connection of the ingest to broker b (c, or a new
+// one when c is nil), until it ends (up: it was connected and subscribed)
+// or ctx does.
+func (s *Server) brokerSession(ctx context.Context, b wire.Broker, user, password string, c *brokerClient, cur *atomic.Pointer[brokerClient], queues []chan packets.Packet) (up bool, err error) {
+	if c == nil {
+		if c, err = connectIngest(ctx, b, user, password); err != nil {
+			return false, err
+		}
+	}
+	nc := c.nc
+	defer nc.Close()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(cctx, func() {
+		if ctx.Err() != nil {
+			_ = c.write(func(b *bytes.Buffer) error {
+				pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: 5}
+				return pk.DisconnectEncode(b)
+			})
+		}
 		nc.Close()
 	})
 	defer stop()
-	go c.pinger(ctx)
+	cur.Store(c)
+	go c.pinger(cctx)
 	for {
 		pk, err := mqttio.ReadPacket(nc, 5)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("broker %s: %w", addr, err)
+			return true, err
 		}
 		switch pk.FixedHeader.Type {
 		case packets.Publish:
@@ -462,11 +500,27 @@ func (s *Server) ServeBroker(ctx context.Context, b wire.Broker, user, password 
 			dev, _, _ := wire.TopicDevice(pk.TopicName)
 			h := fnv.New32a()
 			h.Write([]byte(dev))
-			queues[h.Sum32()%workers] <- pk
+			queues[h.Sum32()%uint32(len(queues))] <- pk
 		case packets.Disconnect:
-			return fmt.Errorf("broker %s disconnected the ingest (reason 0x%02X)", addr, pk.ReasonCode)
+			return true, fmt.Errorf("the broker disconnected the ingest (reason 0x%02X)", pk.ReasonCode)
 		}
 	}
+}
+
+// connectIngest connects the ingest to broker b and subscribes it to
+// every device's up topic.
+func connectIngest(ctx context.Context, b wire.Broker, user, password string) (*brokerClient, error) {
+	nc, err := dialBroker(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	c := &brokerClient{nc: nc}
+	cid := "herd-target-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := c.connect(cid, user, password); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // dialBroker opens the ingest's connection: MQTT over TCP, or over a

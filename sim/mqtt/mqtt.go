@@ -344,13 +344,24 @@ func (c *conn) handshake(cam link.Camera, opt Options) (wire.Message, error) {
 	if err := c.publish(wire.Encode(&wire.Message{Type: wire.TypeHello, Device: c.device})); err != nil {
 		return wire.Message{}, err
 	}
+	hint := "does the broker's ACL let the device read its down topic, and is the target's ingest subscribed to " + wire.UpFilter + "?"
 	for {
 		pk, err := c.next()
+		var f *link.Failure
+		if errors.As(err, &f) && f.Class == link.ErrTimeout {
+			return wire.Message{}, &link.Failure{Class: link.ErrTimeout, Err: fmt.Errorf("no welcome on %s within %v: %s (%w)", c.down, WelcomeTimeout, hint, err)}
+		}
 		if err != nil {
 			return wire.Message{}, err
 		}
 		switch pk.FixedHeader.Type {
 		case packets.Puback:
+			switch {
+			case pk.ReasonCode >= 0x80:
+				return wire.Message{}, &link.Failure{Class: link.ErrHTTP401, Err: fmt.Errorf("the broker refused the hello on %s (PUBACK 0x%02X): its ACL must let a device publish on its own up topic", c.up, pk.ReasonCode)}
+			case pk.ReasonCode == 0x10: // no matching subscribers
+				hint = "the broker had no subscriber for the hello (PUBACK 0x10): is the target's ingest connected to this broker and subscribed to " + wire.UpFilter + "?"
+			}
 			c.acked(pk)
 		case packets.Publish:
 			if pk.FixedHeader.Qos > 0 {
