@@ -29,13 +29,17 @@ func newBenchFloorCmd() *cobra.Command {
 		in                    floor.Fleet
 		provision             bool
 		processes             int
+		transport, brokers    string
 	)
 	c := &cobra.Command{
 		Use:   "floor",
-		Short: "Bare gorilla/websocket clients: the floor herd is measured against",
+		Short: "Bare clients (WebSocket or MQTT): the floor herd is measured against",
 		Long: `Open --cameras plain WebSocket clients against a herd/1 target, each of which
 connects, reads its welcome, sends one event, waits for its ack and holds
 the socket; then print the connect rate and the memory per socket as JSON.
+With --transport mqtt the clients are bare MQTT clients on mochi-mqtt's
+packet codec (herd's own) at --broker: CONNECT, SUBSCRIBE, hello and its
+welcome, one QoS 1 event and its ack, then hold.
 Run it against a target in another process ('herd target', or 'herd target
 --cells N' for large fleets; --target takes the cells' URLs comma-separated
 and routes by the cell rule) so that the memory figure is the clients'
@@ -46,7 +50,9 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 		Example: `  herd target --listen 127.0.0.1:18080 --admin-token secret &
   herd bench floor --target http://127.0.0.1:18080 --admin-token secret --cameras 10000
   herd target --cells 8 --listen 127.0.0.1:18080 --admin-token secret &
-  herd bench floor --target http://127.0.0.1:18080,http://127.0.0.1:18081,... --admin-token secret --cameras 100000`,
+  herd bench floor --target http://127.0.0.1:18080,http://127.0.0.1:18081,... --admin-token secret --cameras 100000
+  herd target --listen 127.0.0.1:18080 --admin-token secret --mqtt-listen 127.0.0.1:11883 &
+  herd bench floor --transport mqtt --broker mqtt://127.0.0.1:11883 --target http://127.0.0.1:18080 --admin-token secret`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if p, ok := procs.FromParent(c.InOrStdin()); ok {
@@ -71,7 +77,11 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 			case adminToken == "":
 				return usagef(c, errors.New("--admin-token is required to provision the fleet (or --provision=false for a fleet already provisioned)"))
 			}
-			in.Target = strings.Split(targetURL, ",")
+			if in.Target = strings.Split(targetURL, ","); transport == "mqtt" && brokers != "" {
+				in.Brokers = strings.Split(brokers, ",")
+			} else if transport != "ws" || brokers != "" {
+				return usagef(c, fmt.Errorf("--transport %q with --broker %q: want ws, or mqtt with the target's --broker", transport, brokers))
+			}
 			res, err := floor.Bench(c.Context(), in, adminToken, processes, []string{"bench", "floor"}, c.ErrOrStderr())
 			if err != nil {
 				return interruptedOr(c.Context(), err)
@@ -81,6 +91,8 @@ scripts/floor-vs-herd.sh runs it and 'herd run' side by side.`,
 	}
 	f := c.Flags()
 	f.StringVar(&targetURL, "target", "", "base URL of the target (comma-separated for cells)")
+	f.StringVar(&transport, "transport", "ws", "the clients' transport: ws (herd/1 over WebSocket) or mqtt (over MQTT 5 at --broker)")
+	f.StringVar(&brokers, "broker", "", "with --transport mqtt: the target's broker (mqtt://HOST:PORT; comma-separated, one per cell)")
 	f.StringVar(&adminToken, "admin-token", "", "admin token of the target, to provision the fleet")
 	f.IntVar(&in.Cameras, "cameras", 1000, "sockets to open")
 	f.Uint64Var(&in.Seed, "seed", 1, "fleet seed")

@@ -139,7 +139,7 @@ func serveCells(c *cobra.Command, n int, listen, token string) error {
 	if err != nil {
 		return interruptedOr(ctx, err)
 	}
-	fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s\n", strings.Join(g.URLs, ","), token)
+	fmt.Fprintf(c.OutOrStdout(), "herd target listening on %s admin-token=%s%s\n", strings.Join(g.URLs, ","), token, brokerNote(strings.Join(g.Brokers, ",")))
 	return g.Wait(ctx)
 }
 

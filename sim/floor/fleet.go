@@ -15,7 +15,9 @@ import (
 // Fleet is a floor run's fleet, laid out as herd's (the same accounts,
 // devices and tokens of a run's key), and the part of it one process opens.
 type Fleet struct {
-	Target       []string    `json:"target"` // the target's cells
+	Target       []string    `json:"target"`            // the target's cells
+	Brokers      []string    `json:"brokers,omitempty"` // herd/1 over MQTT: the cells' brokers (mqtt://)
+	MQTTVersion  byte        `json:"mqtt_version,omitempty"`
 	Key          *oracle.Key `json:"key"`
 	Cameras      int         `json:"cameras"`
 	Seed         uint64      `json:"seed"`
@@ -36,7 +38,7 @@ func RunFleet(ctx context.Context, f Fleet, start time.Time, progress func(n, to
 		seg = sim.Whole
 	}
 	return Run(ctx, Config{
-		Targets: f.Target, Cell: func(i int) int { return sim.CellOf(l.Account(i), len(f.Target)) },
+		Targets: f.Target, Brokers: f.Brokers, MQTTVersion: f.MQTTVersion, Cell: func(i int) int { return sim.CellOf(l.Account(i), len(f.Target)) },
 		Cameras: f.Cameras, Only: seg.CameraIndexes(l), MaxDialing: f.MaxDialing, SourceOffset: f.SourceOffset,
 		Device: l.Device, Token: l.DeviceToken, Progress: progress, Start: start,
 	})

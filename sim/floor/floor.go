@@ -1,13 +1,16 @@
 // Package floor is the bare-client benchmark herd measures itself against:
-// plain gorilla/websocket clients with the smallest buffers that work, each
-// of which connects, reads its welcome, sends one event, waits for its ack
-// and holds the socket. Whatever herd adds on top (the oracle, the state
-// machine, the measurements) shows as the distance from this floor.
+// plain clients of herd's own libraries with the smallest buffers that
+// work — gorilla/websocket for herd/1, mochi-mqtt's packet codec for herd/1
+// over MQTT — each of which connects, reads its welcome, sends one event,
+// waits for its ack and holds the connection with one reading goroutine.
+// Whatever herd adds on top (the oracle, the state machine, the
+// measurements) shows as the distance from this floor.
 package floor
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,6 +37,10 @@ const (
 // Config is one floor run.
 type Config struct {
 	Targets    []string           // base URLs of the target's cells, http://host:port
+	// Brokers, when set, put the clients on herd/1 over MQTT (mqtt://
+	// URLs, one per cell or one for all) in MQTTVersion (5, or 4: 3.1.1).
+	Brokers     []string
+	MQTTVersion byte
 	Cell       func(i int) int    // cell of socket i (nil: cell 0)
 	Cameras    int                // sockets in the fleet
 	Only       []int              // the sockets this process opens (nil: all): a shard of the fleet
@@ -91,6 +98,21 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		wsURLs = append(wsURLs, "ws://"+u.Host+wire.PathConnect)
 		host = u.Hostname()
 	}
+	var brokers []string
+	for _, raw := range cfg.Brokers {
+		b, err := wire.ParseBroker(raw)
+		if err != nil {
+			return res, fmt.Errorf("floor: %w", err)
+		}
+		if b.TLS || b.WS != "" {
+			return res, fmt.Errorf("floor: broker %s: the floor speaks MQTT over TCP (mqtt://)", raw)
+		}
+		brokers = append(brokers, b.Addr)
+		host, _, _ = net.SplitHostPort(b.Addr)
+	}
+	if len(brokers) > 0 && cfg.MQTTVersion != 4 && cfg.MQTTVersion != 5 {
+		cfg.MQTTVersion = 5
+	}
 	if cfg.Cell == nil {
 		cfg.Cell = func(int) int { return 0 }
 	}
@@ -102,7 +124,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.BaseRSSBytes = procstat.RSS()
 
 	var connected, acked, failed atomic.Int64
-	conns := make([]*websocket.Conn, len(cfg.Only))
+	conns := make([]io.Closer, len(cfg.Only))
 	if d := time.Until(cfg.Start); d > 0 {
 		select {
 		case <-time.After(d):
@@ -132,7 +154,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			break
 		}
 		wg.Go(func() {
-			c, ok := one(ctx, dialers[(n/DefaultPerSource)%len(dialers)], wsURLs[cfg.Cell(i)%len(wsURLs)], cfg.Device(i), cfg.Token(i), sem, &connected)
+			d := dialers[(n/DefaultPerSource)%len(dialers)]
+			try := func() (io.Closer, bool, time.Duration) {
+				return attempt(ctx, d, wsURLs[cfg.Cell(i)%len(wsURLs)], cfg.Device(i), cfg.Token(i), sem, &connected)
+			}
+			if len(brokers) > 0 {
+				try = func() (io.Closer, bool, time.Duration) {
+					return attemptMQTT(ctx, d.NetDialContext, brokers[cfg.Cell(i)%len(brokers)], cfg.MQTTVersion, cfg.Device(i), cfg.Token(i), sem, &connected)
+				}
+			}
+			c, ok := one(ctx, try, sem)
 			if !ok {
 				failed.Add(1)
 				return
@@ -165,7 +196,7 @@ const (
 // one is a bare client: connect, welcome, one event, its ack, retrying a
 // refused attempt. The socket stays open; a goroutine blocked in Read holds
 // it as a real client would (that goroutine's stack is part of the floor).
-func one(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem *semaphore.Weighted, connected *atomic.Int64) (*websocket.Conn, bool) {
+func one(ctx context.Context, attempt func() (io.Closer, bool, time.Duration), sem *semaphore.Weighted) (io.Closer, bool) {
 	for i := 0; i < maxAttempts && ctx.Err() == nil; i++ {
 		if i > 0 {
 			time.Sleep(retryPause)
@@ -173,7 +204,7 @@ func one(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem
 				return nil, false
 			}
 		}
-		c, ok, wait := attempt(ctx, d, ws, device, token, sem, connected)
+		c, ok, wait := attempt()
 		if ok {
 			return c, true
 		}
@@ -187,7 +218,7 @@ func one(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem
 }
 
 // attempt is one try of one; it releases sem once the handshake is over.
-func attempt(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem *semaphore.Weighted, connected *atomic.Int64) (*websocket.Conn, bool, time.Duration) {
+func attempt(ctx context.Context, d *websocket.Dialer, ws, device, token string, sem *semaphore.Weighted, connected *atomic.Int64) (io.Closer, bool, time.Duration) {
 	hdr := http.Header{"Authorization": {"Bearer " + token}}
 	c, resp, err := d.DialContext(ctx, ws, hdr)
 	var wait time.Duration
