@@ -36,17 +36,17 @@ const (
 
 // Config is one floor run.
 type Config struct {
-	Targets    []string           // base URLs of the target's cells, http://host:port
+	Targets []string // base URLs of the target's cells, http://host:port
 	// Brokers, when set, put the clients on herd/1 over MQTT (mqtt://
 	// URLs, one per cell or one for all) in MQTTVersion (5, or 4: 3.1.1).
 	Brokers     []string
 	MQTTVersion byte
-	Cell       func(i int) int    // cell of socket i (nil: cell 0)
-	Cameras    int                // sockets in the fleet
-	Only       []int              // the sockets this process opens (nil: all): a shard of the fleet
-	Device     func(i int) string // device id of socket i
-	Token      func(i int) string // device token of socket i
-	MaxDialing int                // 0 means DefaultMaxDialing
+	Cell        func(i int) int    // cell of socket i (nil: cell 0)
+	Cameras     int                // sockets in the fleet
+	Only        []int              // the sockets this process opens (nil: all): a shard of the fleet
+	Device      func(i int) string // device id of socket i
+	Token       func(i int) string // device token of socket i
+	MaxDialing  int                // 0 means DefaultMaxDialing
 	// SourceOffset skips that many loopback source addresses, so that the
 	// processes of one floor run each dial from their own.
 	SourceOffset int
