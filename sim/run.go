@@ -93,12 +93,10 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	stopApps()
 	apps.Wait()
 
-	var audit AuditSummary
-	if !interrupted {
-		f.setPhase("audit")
-		audit = f.audit(ctx)
-		interrupted = ctx.Err() != nil
-	}
+	// The cameras stop before the audit: it judges every acknowledgement
+	// against the Events tab, so none may arrive after an account is read
+	// (a camera still reconnecting when the quiet timeout passes would
+	// otherwise have events acknowledged that no audit looked for).
 	f.setPhase("closing")
 	stopCams()
 	engine.Wait()
@@ -107,6 +105,12 @@ func (f *Fleet) Run(ctx context.Context) (*Outcome, error) {
 	}
 	f.link.Close() // every reader and handler has ended: no live request comes now
 	f.lives.Wait()
+	var audit AuditSummary
+	if !interrupted {
+		f.setPhase("audit")
+		audit = f.audit(ctx)
+		interrupted = ctx.Err() != nil
+	}
 	stopSampler()
 	s := <-sampled
 
