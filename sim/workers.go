@@ -116,7 +116,7 @@ func RunWorkers(ctx context.Context, d Drill, w Workers) ([]WorkerOutcome, error
 	}}
 	if w.Status != nil {
 		watch.Every = time.Second
-		watch.Tick = func() { w.Status(sumStatus(statuses, d.Layout.Cameras(), len(specs)-g.Running())) }
+		watch.Tick = func() { w.Status(sumStatus(statuses, d.Layout.Cameras(), g.Failed())) }
 	}
 	for i, o := range g.Run(ctx, watch) {
 		out[i].Done, out[i].Failure = o.Done, o.Failure

@@ -417,6 +417,18 @@ func (g *Group) Dead() []string {
 	return out
 }
 
+// Failed counts the children that have exited with a non-zero status
+// or a signal: dead, not done.
+func (g *Group) Failed() int {
+	n := 0
+	for _, c := range g.Children {
+		if !c.Alive() && c.ExitCode() != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Running counts the children still running.
 func (g *Group) Running() int {
 	n := 0

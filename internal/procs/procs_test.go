@@ -134,6 +134,9 @@ func TestGroupReportsDeathsAndErrors(t *testing.T) {
 	if dead := g.Dead(); len(dead) != 3 || g.Running() != 0 {
 		t.Errorf("Dead() = %q, Running() = %d after all ended", dead, g.Running())
 	}
+	if n := g.Failed(); n != 2 { // the child that ended well is not a dead one
+		t.Errorf("Failed() = %d, want 2", n)
+	}
 }
 
 func TestRunFansOutTheInterrupt(t *testing.T) {
