@@ -285,7 +285,7 @@ type conn struct {
 	wrote  atomic.Int64 // Unix ns of the last write
 
 	pmu     sync.Mutex
-	pending map[uint16]time.Time // QoS 1 publishes waiting for their PUBACK
+	pending []inflight // QoS 1 publishes waiting for their PUBACK: a few, so a slice, not a map
 
 	abandoned atomic.Bool                  // dropped silently: left open and unread
 	ended     atomic.Pointer[link.Failure] // why a handler ended the connection (a DISCONNECT, a malformed packet)
@@ -453,10 +453,7 @@ func (c *conn) publish(msg []byte) error {
 		c.nextID = 1
 	}
 	id := c.nextID
-	if c.pending == nil {
-		c.pending = map[uint16]time.Time{}
-	}
-	c.pending[id] = time.Now()
+	c.pending = append(c.pending, inflight{id: id, sent: time.Now().UnixNano()})
 	c.pmu.Unlock()
 	err := c.write(func(b *bytes.Buffer) error {
 		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, ProtocolVersion: c.version, TopicName: c.up, PacketID: id, Payload: msg}
@@ -477,15 +474,29 @@ func (c *conn) puback(id uint16) error {
 
 // acked takes a PUBACK: its latency, for an observer.
 func (c *conn) acked(pk packets.Packet) {
+	var sent int64
 	c.pmu.Lock()
-	sent, ok := c.pending[pk.PacketID]
-	delete(c.pending, pk.PacketID)
-	c.pmu.Unlock()
-	if ok {
-		if o, is := c.h.(PubackObserver); is {
-			o.Puback(c, time.Since(sent))
+	for i, p := range c.pending {
+		if p.id == pk.PacketID {
+			sent = p.sent
+			last := len(c.pending) - 1
+			c.pending[i] = c.pending[last]
+			c.pending = c.pending[:last]
+			break
 		}
 	}
+	c.pmu.Unlock()
+	if sent != 0 {
+		if o, is := c.h.(PubackObserver); is {
+			o.Puback(c, time.Duration(time.Now().UnixNano()-sent))
+		}
+	}
+}
+
+// inflight is a QoS 1 publish waiting for its PUBACK.
+type inflight struct {
+	id   uint16
+	sent int64 // Unix ns
 }
 
 func (c *conn) Send(msg []byte) error {
