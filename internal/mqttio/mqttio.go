@@ -63,10 +63,16 @@ func ReadRaw(r io.Reader) (body *bytes.Buffer, hdr byte, err error) {
 	body = Bufs.Get().(*bytes.Buffer)
 	body.Reset()
 	body.Grow(n)
-	if _, err := io.CopyN(body, r, int64(n)); err != nil {
+	// io.ReadFull straight into the buffer's room, not io.CopyN: a camera's
+	// reader parks in this call, and CopyN's five frames more (Copy,
+	// ReadFrom, a LimitedReader) grow its stack past the runtime's 2 KB
+	// for the rest of the connection's life.
+	p := body.AvailableBuffer()[:n]
+	if _, err := io.ReadFull(r, p); err != nil {
 		Bufs.Put(body)
 		return nil, 0, err
 	}
+	body.Write(p) // p is the buffer's own room: this only sets its length
 	return body, hdr, nil
 }
 
