@@ -276,10 +276,7 @@ phases:
 func TestMQTTOverMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	key := writeKey(t)
-	certs := filepath.Join(dir, "certs")
-	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--key-file", key, "--cameras", "60", "--certs", certs, "--out", filepath.Join(dir, "fleet.jsonl")); code != exitcode.OK {
-		t.Fatalf("fleet export --certs: %s", stderr)
-	}
+	certs := exportCerts(t, dir, key, 60)
 	target, broker := serveChannel(t, cloud.Config{AdminToken: "T"}, cloud.DeviceChannel{MQTTListen: "127.0.0.1:0",
 		TLSCert: filepath.Join(certs, "server.crt"), TLSKey: filepath.Join(certs, "server.key"), ClientCA: filepath.Join(certs, "ca.crt")})
 	if !strings.HasPrefix(broker, "mqtts://") {
@@ -305,10 +302,7 @@ func TestMQTTOverMutualTLS(t *testing.T) {
 func TestMQTTOverWebSocket(t *testing.T) {
 	dir := t.TempDir()
 	key := writeKey(t)
-	certs := filepath.Join(dir, "certs")
-	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--key-file", key, "--cameras", "60", "--certs", certs, "--out", filepath.Join(dir, "fleet.jsonl")); code != exitcode.OK {
-		t.Fatalf("fleet export --certs: %s", stderr)
-	}
+	certs := exportCerts(t, dir, key, 60)
 	for _, tc := range []struct {
 		ch     cloud.DeviceChannel
 		scheme string
@@ -343,10 +337,7 @@ func TestMQTTOverWebSocket(t *testing.T) {
 func TestHerdOverWSS(t *testing.T) {
 	dir := t.TempDir()
 	key := writeKey(t)
-	certs := filepath.Join(dir, "certs")
-	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--key-file", key, "--cameras", "50", "--certs", certs, "--out", filepath.Join(dir, "fleet.jsonl")); code != exitcode.OK {
-		t.Fatalf("fleet export --certs: %s", stderr)
-	}
+	certs := exportCerts(t, dir, key, 50)
 	ca := filepath.Join(certs, "ca.crt")
 	target, _ := serveChannel(t, cloud.Config{AdminToken: "T"}, cloud.DeviceChannel{HTTPCert: filepath.Join(certs, "server.crt"), HTTPKey: filepath.Join(certs, "server.key")})
 	if !strings.HasPrefix(target, "https://") {
@@ -466,4 +457,15 @@ func TestMQTTBrokerACLRefuses(t *testing.T) {
 	if code != exitcode.Runtime || !strings.Contains(stderr, "no welcome") || !strings.Contains(stderr, "read its down topic") {
 		t.Errorf("a device the ACL keeps from its down topic: exit %d, %q", code, stderr)
 	}
+}
+
+// exportCerts writes a test CA, a server certificate and one certificate
+// per device of a fleet of n cameras of key to dir/certs.
+func exportCerts(t *testing.T, dir, key string, n int) string {
+	t.Helper()
+	certs := filepath.Join(dir, "certs")
+	if code, _, stderr := herd(t, context.Background(), "fleet", "export", "--key-file", key, "--cameras", fmt.Sprint(n), "--certs", certs, "--out", filepath.Join(dir, "fleet.jsonl")); code != exitcode.OK {
+		t.Fatalf("fleet export --certs: %s", stderr)
+	}
+	return certs
 }
