@@ -182,7 +182,7 @@ func (s *Server) ServeMQTT(ctx context.Context, ln net.Listener) error {
 	if err := b.AddHook(h, nil); err != nil {
 		return err
 	}
-	if err := b.AddListener(&netListener{ln: ln, id: "herd"}); err != nil {
+	if err := b.AddListener(&netListener{ln: ln, id: "herd", b: b}); err != nil {
 		return err
 	}
 	if err := b.Subscribe(wire.UpFilter, 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
@@ -371,15 +371,25 @@ func (l *wsListener) Addr() net.Addr { return l.ln.Addr() }
 type netListener struct {
 	ln net.Listener
 	id string
+	b  *mqtt.Server
 }
 
 func (l *netListener) Init(*slog.Logger) error { return nil }
 func (l *netListener) ID() string              { return l.id }
 func (l *netListener) Address() string         { return l.ln.Addr().String() }
 func (l *netListener) Protocol() string        { return "tcp" }
+// Close closes the listener and disconnects its clients. It does not call
+// mochi's own closing function (done): that one (v2.7.9) takes the client
+// map's read lock twice, and deadlocks the broker's Close when a client
+// disconnecting at that moment waits for the write lock between the two
+// (seen in CI). GetAll takes it once.
 func (l *netListener) Close(done listeners.CloseFn) {
 	l.ln.Close()
-	done(l.id)
+	for _, cl := range l.b.Clients.GetAll() {
+		if cl.Net.Listener == l.id && !cl.Closed() {
+			_ = l.b.DisconnectClient(cl, packets.ErrServerShuttingDown)
+		}
+	}
 }
 
 func (l *netListener) Serve(establish listeners.EstablishFn) {
