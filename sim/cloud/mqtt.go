@@ -378,6 +378,7 @@ func (l *netListener) Init(*slog.Logger) error { return nil }
 func (l *netListener) ID() string              { return l.id }
 func (l *netListener) Address() string         { return l.ln.Addr().String() }
 func (l *netListener) Protocol() string        { return "tcp" }
+
 // Close closes the listener and disconnects its clients. It does not call
 // mochi's own closing function (done): that one (v2.7.9) takes the client
 // map's read lock twice, and deadlocks the broker's Close when a client
