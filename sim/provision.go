@@ -55,7 +55,7 @@ func provisionCell(ctx context.Context, l *Layout, t Target, cell int, seg Segme
 	if err != nil {
 		var ve *tls.CertificateVerificationError
 		if errors.As(err, &ve) {
-			return fmt.Errorf("provisioning %s: %w (give --ca-file with the target's CA, or --insecure-skip-verify in a lab)", url, err)
+			err = link.HandshakeFailure(err, "target") // says what to give
 		}
 		return fmt.Errorf("provisioning %s: %w", url, err)
 	}

@@ -87,17 +87,7 @@ func (c DeviceChannel) Check(cells int) error {
 type Opened struct {
 	ln     net.Listener
 	ingest *brokerClient
-}
-
-// Close closes what o holds, when it is not served.
-func (o *Opened) Close() {
-	switch {
-	case o == nil:
-	case o.ln != nil:
-		o.ln.Close()
-	case o.ingest != nil:
-		o.ingest.nc.Close()
-	}
+	broker wire.Broker // the external broker the ingest is connected to
 }
 
 // Listen opens the device channel: the embedded broker's listener, or the
@@ -118,7 +108,7 @@ func (c DeviceChannel) Listen() (*Opened, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("broker %s: %w", b.Addr, err)
 		}
-		return &Opened{ingest: ic}, c.Broker, nil
+		return &Opened{ingest: ic, broker: b}, c.Broker, nil
 	}
 	conf, err := c.tlsConfig()
 	if err != nil {
@@ -213,8 +203,7 @@ func (c DeviceChannel) Serve(ctx context.Context, s *Server, ln net.Listener, o 
 	case o.ln != nil:
 		g.Go(func() error { return s.ServeMQTT(gctx, o.ln) })
 	case o.ingest != nil:
-		b, _ := wire.ParseBroker(c.Broker)
-		g.Go(func() error { return s.ServeBroker(gctx, b, c.User, c.Password, o.ingest, os.Stderr) })
+		g.Go(func() error { return s.ServeBroker(gctx, o.broker, c.User, c.Password, o.ingest, os.Stderr) })
 	}
 	return g.Wait()
 }

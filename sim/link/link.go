@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"syscall"
 	"time"
@@ -156,6 +157,28 @@ func RetryAfter(h string) time.Duration {
 		return 0
 	}
 	return time.Duration(n) * time.Second
+}
+
+// HTTPFailure is a refused HTTP upgrade (a device WebSocket, MQTT over
+// WebSocket) in herd's classes, with the answer's Retry-After.
+func HTTPFailure(resp *http.Response, err error) *Failure {
+	return &Failure{Class: Status(resp.StatusCode), Status: resp.StatusCode, RetryAfter: RetryAfter(resp.Header.Get("Retry-After")), Err: err}
+}
+
+// ResetOnClose makes closing nc reset the TCP connection under it (RST,
+// an outage's 'reset' mode), through TLS and WebSocket layers.
+func ResetOnClose(nc net.Conn) {
+	for {
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+			return
+		}
+		u, ok := nc.(interface{ NetConn() net.Conn }) // *tls.Conn, a WebSocket stream
+		if !ok {
+			return
+		}
+		nc = u.NetConn()
+	}
 }
 
 // Protocolf is a Failure of class ErrProtocol.

@@ -214,8 +214,7 @@ func (d *Dialer) dialWS(ctx context.Context, nd *net.Dialer, url string, conf *t
 	case err == nil:
 		return mqttio.NewWSConn(ws), nil
 	case resp != nil:
-		return nil, &link.Failure{Class: link.Status(resp.StatusCode), Status: resp.StatusCode, RetryAfter: link.RetryAfter(resp.Header.Get("Retry-After")),
-			Err: fmt.Errorf("MQTT over WebSocket at %s: %w", url, err)}
+		return nil, link.HTTPFailure(resp, fmt.Errorf("MQTT over WebSocket at %s: %w", url, err))
 	case conf != nil:
 		return nil, link.HandshakeFailure(err, "broker")
 	}
@@ -518,18 +517,8 @@ func (c *conn) Drop(mode string) {
 	case scenarios.ModeClose:
 		_ = c.disconnect()
 	default:
-		nc := c.nc
-		for {
-			u, ok := nc.(interface{ NetConn() net.Conn }) // TLS, WebSocket
-			if !ok {
-				break
-			}
-			nc = u.NetConn()
-		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // close sends RST
-		}
-		nc.Close()
+		link.ResetOnClose(c.nc) // close sends RST
+		c.nc.Close()
 		return
 	}
 	c.nc.Close()

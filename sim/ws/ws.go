@@ -136,7 +136,7 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 			return nil, wire.Message{}, err
 		}
 		if resp != nil {
-			return nil, wire.Message{}, &link.Failure{Class: link.Status(resp.StatusCode), Status: resp.StatusCode, RetryAfter: link.RetryAfter(resp.Header.Get("Retry-After")), Err: err}
+			return nil, wire.Message{}, link.HTTPFailure(resp, err)
 		}
 		if wd.TLSClientConfig != nil {
 			return nil, wire.Message{}, link.HandshakeFailure(err, "target")
@@ -207,13 +207,7 @@ func (c *conn) Drop(mode string) {
 		_ = c.ws.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseGoingAway, "camera offline"), time.Now().Add(time.Second))
 	default:
-		nc := c.ws.NetConn()
-		if tc, ok := nc.(*tls.Conn); ok {
-			nc = tc.NetConn()
-		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // close sends RST
-		}
+		link.ResetOnClose(c.ws.NetConn())
 	}
 	c.ws.Close()
 }
