@@ -430,10 +430,10 @@ func (s *Server) ServeBroker(ctx context.Context, b wire.Broker, user, password 
 	// One worker per slice of the devices: a device's messages in order,
 	// different devices' side by side.
 	const workers = 64
-	queues := make([]chan packets.Packet, workers)
+	queues := make([]chan *packets.Packet, workers)
 	var wg sync.WaitGroup
 	for i := range queues {
-		queues[i] = make(chan packets.Packet, 256)
+		queues[i] = make(chan *packets.Packet, 256)
 		wg.Go(func() {
 			for pk := range queues[i] {
 				if dev, up, ok := wire.TopicDevice(pk.TopicName); ok && up {
@@ -473,7 +473,7 @@ func (s *Server) ServeBroker(ctx context.Context, b wire.Broker, user, password 
 // brokerSession is one connection of the ingest to broker b (c, or a new
 // one when c is nil), until it ends (up: it was connected and subscribed)
 // or ctx does.
-func (s *Server) brokerSession(ctx context.Context, b wire.Broker, user, password string, c *brokerClient, cur *atomic.Pointer[brokerClient], queues []chan packets.Packet) (up bool, err error) {
+func (s *Server) brokerSession(ctx context.Context, b wire.Broker, user, password string, c *brokerClient, cur *atomic.Pointer[brokerClient], queues []chan *packets.Packet) (up bool, err error) {
 	if c == nil {
 		if c, err = connectIngest(ctx, b, user, password); err != nil {
 			return false, err

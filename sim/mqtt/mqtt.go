@@ -8,9 +8,11 @@
 // camera costs what a WebSocket camera costs — one reader goroutine, which
 // only reads, and no buffers of its own while it waits. As in sim/ws, a
 // small pool of handlers decodes and answers what the readers read (PUBACKs
-// for the target's QoS 1 messages, the messages themselves), so a reader's
-// stack stays at the runtime's smallest. One goroutine per Dialer sends
-// every camera's PINGREQ when its keep-alive is due.
+// for the target's QoS 1 messages, the messages themselves) and ends the
+// connections that fail, so a reader's stack stays at the runtime's
+// smallest. A reader whose connection has ended reads the next one a
+// camera dials (see reader). One goroutine per Dialer sends every camera's
+// PINGREQ when its keep-alive is due.
 //
 // What travels is exactly herd/1's JSON: the camera publishes hello, event
 // and frame on its up topic and reads welcome, ack, nack and live on its
@@ -81,8 +83,9 @@ type Dialer struct {
 	opt     Options
 	dialers []*net.Dialer
 	inbox   chan inbound
-	readers sync.WaitGroup
-	workers sync.WaitGroup
+	spare   chan *conn     // to a reader whose connection has ended
+	readers sync.WaitGroup // open connections
+	workers sync.WaitGroup // handlers, readers, keep-alive
 	close   sync.Once
 	stop    chan struct{}
 
@@ -102,7 +105,7 @@ func NewDialer(brokers []string, opt Options, t link.TLS, cameras, sourceOffset 
 	if opt.Keepalive <= 0 {
 		opt.Keepalive = DefaultKeepalive
 	}
-	d := &Dialer{opt: opt, tls: t, inbox: make(chan inbound, DefaultHandlers), stop: make(chan struct{}), conns: map[*conn]struct{}{}}
+	d := &Dialer{opt: opt, tls: t, inbox: make(chan inbound, DefaultHandlers), spare: make(chan *conn), stop: make(chan struct{}), conns: map[*conn]struct{}{}}
 	host := ""
 	for _, raw := range brokers {
 		b, err := wire.ParseBroker(raw)
@@ -168,8 +171,29 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 	d.conns[c] = struct{}{}
 	d.mu.Unlock()
 	d.readers.Add(1)
-	go c.read()
+	select {
+	case d.spare <- c:
+	default:
+		d.workers.Go(func() { d.reader(c) })
+	}
 	return c, msg, nil
+}
+
+// reader reads c, and then each connection handed to it as spare, until
+// the Dialer closes. A goroutine keeps the stack it was born with, and the
+// runtime starts goroutines on the average stack it last scanned: while a
+// fleet reconnects, the dialing goroutines deep in their handshakes raise
+// that average, and readers born then would start on 4 KB where 2 KB does.
+// A fleet's readers are born in its first ramp, and reused.
+func (d *Dialer) reader(c *conn) {
+	for {
+		c.read()
+		select {
+		case c = <-d.spare:
+		case <-d.stop:
+			return
+		}
+	}
 }
 
 // dialTCP opens MQTT over TCP, or over TLS with conf.
@@ -381,7 +405,7 @@ func (c *conn) handshake(cam link.Camera, opt Options) (wire.Message, error) {
 }
 
 // next reads one packet on the dialing goroutine.
-func (c *conn) next() (packets.Packet, error) {
+func (c *conn) next() (*packets.Packet, error) {
 	pk, err := mqttio.ReadPacket(c.nc, c.version)
 	if err != nil {
 		var pe *mqttio.PacketError
@@ -398,7 +422,7 @@ func (c *conn) next() (packets.Packet, error) {
 
 // connackFailure is a refused CONNACK in herd's classes: credentials
 // refused as a 401, a broker shedding as a 503 (with its retry-after-ms).
-func connackFailure(pk packets.Packet) error {
+func connackFailure(pk *packets.Packet) error {
 	code := pk.ReasonCode
 	if pk.ProtocolVersion != 5 && code < 0x80 { // 3.1.1's return codes (some brokers send 5's codes anyway)
 		code = map[byte]byte{1: 0x84, 2: 0x85, 3: wire.ReasonUnavailable, 4: wire.ReasonBadCredentials, 5: wire.ReasonNotAuthorized}[code]
@@ -472,7 +496,7 @@ func (c *conn) puback(id uint16) error {
 }
 
 // acked takes a PUBACK: its latency, for an observer.
-func (c *conn) acked(pk packets.Packet) {
+func (c *conn) acked(pk *packets.Packet) {
 	var sent int64
 	c.pmu.Lock()
 	for i, p := range c.pending {
@@ -540,56 +564,74 @@ func (c *conn) disconnect() error {
 }
 
 // read is the connection's reader: it only reads, and hands each packet to
-// the handlers, waiting until it is dealt with.
+// the handlers, waiting until it is dealt with. When the connection ends
+// it hands that on too (to end, on a handler): what runs on a reader stays
+// in the smallest stack (see mqttio.ReadRaw).
 func (c *conn) read() {
-	defer c.d.readers.Done()
 	done := make(chan struct{})
 	for {
 		body, hdr, err := mqttio.ReadRaw(c.nc)
-		if err == nil {
-			c.d.inbox <- inbound{c: c, hdr: hdr, body: body, done: done}
-			<-done
-			f := c.ended.Load()
-			if f == nil {
-				continue
-			}
-			err = f
-		}
-		c.d.forget(c)
-		c.nc.Close()
-		if c.abandoned.Load() {
+		if err != nil {
+			c.d.inbox <- inbound{c: c, err: err}
 			return
 		}
-		var lf *link.Failure
-		var pe *mqttio.PacketError
-		switch {
-		case errors.As(err, &lf):
-		case errors.As(err, &pe):
-			lf = link.Fail(link.ErrProtocol, fmt.Errorf("the broker sent %w", err))
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			lf = link.Fail(link.ErrCloseOther, fmt.Errorf("the broker closed the connection: %w", err))
-		default:
-			lf = link.Fail(link.Net(err), err)
+		c.d.inbox <- inbound{c: c, hdr: hdr, body: body, done: done}
+		<-done
+		if c.ended.Load() != nil {
+			c.d.inbox <- inbound{c: c}
+			return
 		}
-		c.h.Lost(c, lf)
-		return
 	}
 }
 
-// inbound is a handler's job: one packet, then done signalled.
+// end ends the connection, whose read failed with err or which a handler
+// ended, and tells the handler why. An abandoned connection (a silent
+// drop) is left open: the camera closes it later.
+func (c *conn) end(err error) {
+	defer c.d.readers.Done()
+	c.d.forget(c)
+	if c.abandoned.Load() {
+		return
+	}
+	c.nc.Close()
+	if f := c.ended.Load(); f != nil {
+		err = f
+	}
+	var lf *link.Failure
+	var pe *mqttio.PacketError
+	switch {
+	case errors.As(err, &lf):
+	case errors.As(err, &pe):
+		lf = link.Fail(link.ErrProtocol, fmt.Errorf("the broker sent %w", err))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		lf = link.Fail(link.ErrCloseOther, fmt.Errorf("the broker closed the connection: %w", err))
+	default:
+		lf = link.Fail(link.Net(err), err)
+	}
+	c.h.Lost(c, lf)
+}
+
+// inbound is a handler's job: one packet, then done signalled; or (done
+// nil) the connection's end, with the read's error.
 type inbound struct {
 	c    *conn
 	hdr  byte
 	body *bytes.Buffer
 	done chan struct{}
+	err  error
 }
 
 // handle is one of the handlers.
 func (d *Dialer) handle() {
 	for in := range d.inbox {
 		c := in.c
-		pk, err := mqttio.Decode(in.hdr, in.body.Bytes(), c.version)
-		if err != nil {
+		if in.done == nil {
+			c.end(in.err)
+			continue
+		}
+		var pk packets.Packet // on the handler's stack: no garbage per packet
+		pk.ProtocolVersion = c.version
+		if err := mqttio.Decode(&pk, in.hdr, in.body.Bytes()); err != nil {
 			c.ended.Store(link.Fail(link.ErrProtocol, fmt.Errorf("the broker sent %w", err))) // end the connection
 		} else {
 			switch pk.FixedHeader.Type {
@@ -599,7 +641,7 @@ func (d *Dialer) handle() {
 				}
 				c.h.Message(c, pk.Payload)
 			case packets.Puback:
-				c.acked(pk)
+				c.acked(&pk)
 			case packets.Disconnect:
 				c.ended.Store(disconnectFailure(pk.ReasonCode, c.version))
 			}

@@ -42,7 +42,7 @@ func TestBrokerRefusalsHaveHerdsClasses(t *testing.T) {
 		{4, 0x9F, packets.Properties{}, link.ErrHTTP503, 0}, // a 5 code to a 3.1.1 client, as some brokers send
 		{5, 0x84, packets.Properties{}, link.ErrHTTPOther, 0},
 	} {
-		err := connackFailure(packets.Packet{ProtocolVersion: tc.version, ReasonCode: tc.code, Properties: tc.props})
+		err := connackFailure(&packets.Packet{ProtocolVersion: tc.version, ReasonCode: tc.code, Properties: tc.props})
 		var f *link.Failure
 		if !errors.As(err, &f) || f.Class != tc.class || f.RetryAfter != tc.retry {
 			t.Errorf("v%d CONNACK 0x%02X: %v (retry %v), want %s retry %v", tc.version, tc.code, err, f.RetryAfter, tc.class, tc.retry)
