@@ -156,9 +156,10 @@ func mochiClient(ctx context.Context, d *net.Dialer, broker, id string) (func(),
 		}
 	}
 	_ = nc.SetDeadline(time.Time{})
+	one := new([1]byte) // made here, not on the reader: see mqttio.ReadRaw
 	go func() {
 		for {
-			body, _, err := mqttio.ReadRaw(nc)
+			body, _, err := mqttio.ReadRaw(nc, one)
 			if err != nil {
 				return
 			}

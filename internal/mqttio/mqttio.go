@@ -43,12 +43,14 @@ const MaxPacket = 1<<20 + 1024 // herd/1's largest frame, and the packet around 
 // the frames it parks in are kept small: the runtime starts goroutines on
 // a stack the size of the average one it scans, and a reader whose parked
 // frames pass about 1.1 KB would put every later one on 4 KB instead of
-// 2 KB. The fixed header is read by a shallow loop; the body, read once
-// the packet has started arriving, and the errors are in functions of
-// their own, absent from the parked stack.
-func ReadRaw(r io.Reader) (body *bytes.Buffer, hdr byte, err error) {
+// 2 KB. The fixed header is read by a shallow loop into scratch, the
+// caller's, so that a read allocates nothing (an allocation can go deep
+// enough to grow the stack); the body, read once the packet has started
+// arriving, and the errors are in functions of their own, absent from the
+// parked stack.
+func ReadRaw(r io.Reader, scratch *[1]byte) (body *bytes.Buffer, hdr byte, err error) {
 	n := 0
-	if hdr, n, err = readFixed(r); err != nil {
+	if hdr, n, err = readFixed(r, scratch); err != nil {
 		return nil, 0, err
 	}
 	return readBody(r, hdr, n)
@@ -56,8 +58,7 @@ func ReadRaw(r io.Reader) (body *bytes.Buffer, hdr byte, err error) {
 
 // readFixed reads the fixed header: its first byte and the remaining
 // length.
-func readFixed(r io.Reader) (hdr byte, n int, err error) {
-	var b [1]byte
+func readFixed(r io.Reader, b *[1]byte) (hdr byte, n int, err error) {
 	for i, mult := -1, 1; ; i++ {
 		for {
 			k, err := r.Read(b[:])
@@ -116,7 +117,7 @@ func lengthError(n int) error {
 // packet is some 800 bytes, and a dialing goroutine that held it on its
 // stack while it waits for the broker would grow its stack (see ReadRaw).
 func ReadPacket(r io.Reader, version byte) (*packets.Packet, error) {
-	body, hdr, err := ReadRaw(r)
+	body, hdr, err := ReadRaw(r, new([1]byte))
 	if err != nil {
 		return &packets.Packet{}, err
 	}

@@ -51,9 +51,10 @@ func attemptMQTT(ctx context.Context, dial func(context.Context, string, string)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	connected.Add(1)
+	one := new([1]byte) // made here, not on the reader: see mqttio.ReadRaw
 	go func() {
 		for {
-			body, _, err := mqttio.ReadRaw(nc)
+			body, _, err := mqttio.ReadRaw(nc, one)
 			if err != nil {
 				return
 			}

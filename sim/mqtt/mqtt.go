@@ -11,7 +11,7 @@
 // for the target's QoS 1 messages, the messages themselves) and ends the
 // connections that fail, so a reader's stack stays at the runtime's
 // smallest. A reader whose connection has ended reads the next one a
-// camera dials (see reader). One goroutine per Dialer sends every camera's
+// camera dials (see link.Readers). One goroutine per Dialer sends every camera's
 // PINGREQ when its keep-alive is due.
 //
 // What travels is exactly herd/1's JSON: the camera publishes hello, event
@@ -83,9 +83,9 @@ type Dialer struct {
 	opt     Options
 	dialers []*net.Dialer
 	inbox   chan inbound
-	spare   chan *conn     // to a reader whose connection has ended
+	loops   *link.Readers  // the connections' readers, reused
 	readers sync.WaitGroup // open connections
-	workers sync.WaitGroup // handlers, readers, keep-alive
+	workers sync.WaitGroup // handlers, keep-alive
 	close   sync.Once
 	stop    chan struct{}
 
@@ -105,7 +105,7 @@ func NewDialer(brokers []string, opt Options, t link.TLS, cameras, sourceOffset 
 	if opt.Keepalive <= 0 {
 		opt.Keepalive = DefaultKeepalive
 	}
-	d := &Dialer{opt: opt, tls: t, inbox: make(chan inbound, DefaultHandlers), spare: make(chan *conn), stop: make(chan struct{}), conns: map[*conn]struct{}{}}
+	d := &Dialer{opt: opt, tls: t, inbox: make(chan inbound, DefaultHandlers), loops: link.NewReaders(), stop: make(chan struct{}), conns: map[*conn]struct{}{}}
 	host := ""
 	for _, raw := range brokers {
 		b, err := wire.ParseBroker(raw)
@@ -155,7 +155,9 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 		}
 		return nil, wire.Message{}, err
 	}
-	c := &conn{nc: nc, h: h, d: d, device: cam.Device, down: wire.DownTopic(cam.Device), up: wire.UpTopic(cam.Device)}
+	// What the reader needs is made here: an allocation on the reader can
+	// go deep enough to grow its stack (see mqttio.ReadRaw).
+	c := &conn{nc: nc, h: h, d: d, device: cam.Device, down: wire.DownTopic(cam.Device), up: wire.UpTopic(cam.Device), done: make(chan struct{})}
 	stopWatch := context.AfterFunc(dctx, func() { nc.SetDeadline(time.Now()) })
 	msg, err := c.handshake(cam, d.opt)
 	stopWatch()
@@ -171,29 +173,8 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 	d.conns[c] = struct{}{}
 	d.mu.Unlock()
 	d.readers.Add(1)
-	select {
-	case d.spare <- c:
-	default:
-		d.workers.Go(func() { d.reader(c) })
-	}
+	d.loops.Go(c)
 	return c, msg, nil
-}
-
-// reader reads c, and then each connection handed to it as spare, until
-// the Dialer closes. A goroutine keeps the stack it was born with, and the
-// runtime starts goroutines on the average stack it last scanned: while a
-// fleet reconnects, the dialing goroutines deep in their handshakes raise
-// that average, and readers born then would start on 4 KB where 2 KB does.
-// A fleet's readers are born in its first ramp, and reused.
-func (d *Dialer) reader(c *conn) {
-	for {
-		c.read()
-		select {
-		case c = <-d.spare:
-		case <-d.stop:
-			return
-		}
-	}
 }
 
 // dialTCP opens MQTT over TCP, or over TLS with conf.
@@ -252,6 +233,7 @@ var wsWritePool = &sync.Pool{}
 func (d *Dialer) Close() {
 	d.close.Do(func() {
 		d.readers.Wait()
+		d.loops.Close()
 		close(d.stop)
 		close(d.inbox)
 		d.workers.Wait()
@@ -302,6 +284,8 @@ type conn struct {
 	device   string
 	up, down string
 	version  byte
+	scratch  [1]byte       // the reader's: a fixed header's bytes
+	done     chan struct{} // a handler has dealt with the reader's packet
 
 	wmu    sync.Mutex // one writer at a time: the camera, PUBACKs, PINGREQs
 	nextID uint16
@@ -563,14 +547,14 @@ func (c *conn) disconnect() error {
 	})
 }
 
-// read is the connection's reader: it only reads, and hands each packet to
+// Loop is the connection's reader: it only reads, and hands each packet to
 // the handlers, waiting until it is dealt with. When the connection ends
 // it hands that on too (to end, on a handler): what runs on a reader stays
 // in the smallest stack (see mqttio.ReadRaw).
-func (c *conn) read() {
-	done := make(chan struct{})
+func (c *conn) Loop() {
+	done := c.done
 	for {
-		body, hdr, err := mqttio.ReadRaw(c.nc)
+		body, hdr, err := mqttio.ReadRaw(c.nc, &c.scratch)
 		if err != nil {
 			c.d.inbox <- inbound{c: c, err: err}
 			return
