@@ -4,15 +4,17 @@
 //
 // A connected camera costs one goroutine, its socket's reader, and the
 // reader only reads: a small pool of handlers (the Dialer's) deals with
-// each message, and with each ping, while the reader waits, so a camera's
-// messages are still handled one at a time and in order. A parked reader is
-// herd's largest cost per camera, and this keeps it at the runtime's
-// smallest stack (2 KB): handling a message, or gorilla's default ping
-// handler writing its pong, goes deep enough to grow the reader's stack to
-// 4–8 KB for the rest of the socket's life (the runtime shrinks a stack only
-// when a quarter of it is in use), and a goroutine per message or per pong
-// piles up thousands of grown stacks when the CPU is short. Write buffers
-// are pooled too: a camera holds one only while it writes a frame.
+// each message and each ping while the reader waits, so
+// a camera's messages are still handled one at a time and in order. A
+// parked reader is herd's largest cost per camera, and this keeps it at
+// the runtime's smallest stack (2 KB): handling a message, or gorilla's
+// default ping handler writing its pong, goes deep enough to grow the
+// reader's stack to 4–8 KB for the rest of the socket's life (the runtime
+// shrinks a stack only when a quarter of it is in use), and a goroutine per
+// message or per pong piles up thousands of grown stacks when the CPU is
+// short. The reader allocates nothing either (an allocation can go as
+// deep). Write buffers are pooled too: a camera holds one only while it
+// writes a frame.
 package ws
 
 import (
@@ -58,10 +60,10 @@ type Dialer struct {
 	urls    []string // device-channel URL of each cell
 	tls     link.TLS
 	dialers []*websocket.Dialer
-	inbox   chan inbound // what the readers read, for the handlers
-	readers sync.WaitGroup
-	workers sync.WaitGroup
-	bufs    sync.Pool // *bytes.Buffer: a message being handled
+	inbox   chan *inbound  // what the readers read, for the handlers
+	readers sync.WaitGroup // open sockets
+	workers sync.WaitGroup // handlers
+	bufs    sync.Pool      // *bytes.Buffer: a message being handled
 	close   sync.Once
 }
 
@@ -72,7 +74,7 @@ var _ link.Dialer = (*Dialer)(nil)
 // cameras sockets dialing from the loopback source addresses after the
 // first sourceOffset.
 func NewDialer(cells []string, t link.TLS, cameras, sourceOffset int) (*Dialer, error) {
-	d := &Dialer{inbox: make(chan inbound, DefaultHandlers), tls: t}
+	d := &Dialer{inbox: make(chan *inbound, DefaultHandlers), tls: t}
 	host, overTLS := "", false
 	for _, cell := range cells {
 		u, err := url.Parse(cell)
@@ -158,12 +160,13 @@ func (d *Dialer) Dial(ctx context.Context, cam link.Camera, h link.Handler) (lin
 		return nil, wire.Message{}, link.Fail(link.ErrProtocol, err)
 	}
 	_ = ws.SetReadDeadline(time.Time{})
+	// What the reader needs is made here: an allocation on the reader can
+	// go deep enough to grow its stack to 4 KB.
 	c := &conn{ws: ws, h: h, d: d}
+	c.msg = inbound{c: c, done: make(chan struct{})}
 	d.readers.Add(1)
-	ws.SetPingHandler(func(data string) error {
-		d.inbox <- inbound{c: c, ping: data}
-		return nil
-	})
+	c.pingJob = inbound{c: c}
+	ws.SetPingHandler(c.pinged)
 	go c.read()
 	return c, m, nil
 }
@@ -183,6 +186,39 @@ type conn struct {
 	h         link.Handler
 	d         *Dialer
 	abandoned atomic.Bool // dropped silently: left open and unread
+	msg       inbound     // the reader's job for each message (not on its stack)
+
+	pingMu     sync.Mutex
+	pingData   string  // the latest ping's, for the pong
+	pingQueued bool    // pingJob is in the inbox
+	pingJob    inbound // the reader's job for a ping
+}
+
+// pinged is the ping handler, on the reader: it queues the socket's ping
+// job unless it is queued already (then the pong answers the latest ping,
+// as RFC 6455 allows). It allocates nothing: see Dial.
+func (c *conn) pinged(data string) error {
+	c.pingMu.Lock()
+	c.pingData = data
+	queue := !c.pingQueued
+	c.pingQueued = true
+	c.pingMu.Unlock()
+	if queue {
+		c.d.inbox <- &c.pingJob
+	}
+	return nil
+}
+
+// pong answers the latest ping, on a handler.
+func (c *conn) pong() {
+	c.pingMu.Lock()
+	data := c.pingData
+	c.pingQueued = false
+	c.pingMu.Unlock()
+	// A camera's frame write that a slow target holds up holds up its
+	// pong too: waiting at most pongTimeout keeps one stuck socket from
+	// stalling every camera's messages.
+	_ = c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(pongTimeout))
 }
 
 var _ link.Conn = (*conn)(nil)
@@ -220,9 +256,9 @@ func (c *conn) Close() {
 }
 
 // read is the socket's reader: it only reads, and hands each message to
-// the handlers, waiting until it is dealt with.
+// the handlers, waiting until it is dealt with. It allocates nothing (see
+// Dial).
 func (c *conn) read() {
-	done := make(chan struct{})
 	for {
 		_, r, err := c.ws.NextReader()
 		if err != nil {
@@ -232,8 +268,9 @@ func (c *conn) read() {
 			c.d.readers.Done()
 			return
 		}
-		c.d.inbox <- inbound{c: c, r: r, done: done}
-		<-done
+		c.msg.r = r
+		c.d.inbox <- &c.msg
+		<-c.msg.done
 	}
 }
 
@@ -242,7 +279,6 @@ func (c *conn) read() {
 type inbound struct {
 	c    *conn
 	r    io.Reader
-	ping string
 	done chan struct{}
 }
 
@@ -250,10 +286,7 @@ type inbound struct {
 func (d *Dialer) handle() {
 	for in := range d.inbox {
 		if in.done == nil {
-			// A camera's frame write that a slow target holds up holds up
-			// its pong too: waiting at most pongTimeout keeps one stuck
-			// socket from stalling every camera's messages.
-			_ = in.c.ws.WriteControl(websocket.PongMessage, []byte(in.ping), time.Now().Add(pongTimeout))
+			in.c.pong()
 			continue
 		}
 		buf := d.bufs.Get().(*bytes.Buffer)
