@@ -14,25 +14,31 @@ import (
 	"testing"
 )
 
-// Scanned is the bytes of goroutine stacks the last of two collections
-// scanned: what the goroutines there are now use of their stacks (the
-// runtime's starting size is its average, plus a guard).
-func Scanned() uint64 {
-	runtime.GC()
-	runtime.GC()
-	s := []metrics.Sample{{Name: "/gc/scan/stack:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
+// Baseline is the goroutine stacks before the goroutines a test measures.
+type Baseline struct{ inUse, scanned uint64 }
+
+// Measure takes a Baseline, after two collections (which shrink what
+// stacks they can).
+func Measure() Baseline {
+	return read()
 }
 
-// InUse is the bytes of goroutine stacks in use, after two collections
-// (which shrink what they can).
-func InUse() uint64 {
+// Each is what each of n goroutines started since b adds: the stack it
+// holds, and the part of it the last collection scanned (what it uses;
+// the runtime's starting size is the average of that, plus a guard).
+func (b Baseline) Each(n int) (held, used uint64) {
+	now := read()
+	return (now.inUse - b.inUse) / uint64(n), (now.scanned - b.scanned) / uint64(n)
+}
+
+func read() Baseline {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.StackInuse
+	s := []metrics.Sample{{Name: "/gc/scan/stack:bytes"}}
+	metrics.Read(s)
+	return Baseline{inUse: ms.StackInuse, scanned: s[0].Value.Uint64()}
 }
 
 // WithoutRace runs the test named test of the package in the working

@@ -113,10 +113,10 @@ func TestReaderStackStaysSmall(t *testing.T) {
 	}
 	dial(0, warm)
 	send(warm, warm) // the handlers' stacks grow here, not in what is measured
-	inUse, scanned := stackcheck.InUse(), stackcheck.Scanned()
+	before := stackcheck.Measure()
 	dial(warm, n)
 	send(n, warm+n)
-	each, used := (stackcheck.InUse()-inUse)/n, (stackcheck.Scanned()-scanned)/n
+	each, used := before.Each(n)
 	t.Logf("a parked reader: %d bytes of stack, %d of them used", each, used)
 	if each > 2048+128 {
 		t.Errorf("%d readers after a message and a ping each: %d bytes of stack apiece, want 2048", n, each)
