@@ -114,7 +114,10 @@ func (c *camera) tick() {
 	if c.conn != nil {
 		c.flush(now)
 	}
-	if !now.Before(f.plan.end) && !c.quietSignalled && c.isQuiet() {
+	// Quiet after the plan: connected (a camera still coming back is
+	// recovering, and its recovery is measured until the cameras stop),
+	// with nothing left to upload or to be acknowledged.
+	if !now.Before(f.plan.end) && !c.quietSignalled && c.conn != nil && c.isQuiet() {
 		c.quietSignalled = true
 		f.quiet.Done()
 	}

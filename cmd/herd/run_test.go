@@ -89,6 +89,33 @@ thresholds: [violations.idor == 0]
 	}
 }
 
+// A fleet still coming back when the plan ends is waited for: a camera
+// with nothing to upload is not quiet until it is connected again. Here
+// the target admits 60 connects a second and the plan ends a second after
+// the outage, with few events (most cameras have none to send): every camera is back, and the drill
+// passes, instead of stopping with those still shed counted as never back.
+func TestRecoveryPastThePlanIsWaitedFor(t *testing.T) {
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "slow-back.yaml")
+	os.WriteFile(sc, []byte(`name: slow-back
+camera: {events_per_minute: 2}
+app: {active: 0, surge: 0}
+reconnect: {policy: immediate}
+phases:
+  - {kind: steady, duration: 4s}
+  - {kind: outage, duration: 1s, fraction: 1, mode: reset}
+  - {kind: settle, duration: 1s}
+thresholds: [violations.total == 0, recovery.t100 < 20s]
+`), 0o600)
+	out := filepath.Join(dir, "result.json")
+	code, stdout, _ := herd(t, context.Background(), "run", sc, "--cameras", "200", "--ramp-rate", "100",
+		"--target-max-connect-rate", "60", "--target-connect-burst", "10", "--quiet", "--out", out)
+	r := readResult(t, out)
+	if code != exitcode.OK || r.Recovery.Affected != 200 || r.Recovery.Reconnected != 200 {
+		t.Errorf("exit %d, %d of %d back\n%s", code, r.Recovery.Reconnected, r.Recovery.Affected, stdout)
+	}
+}
+
 func TestRunInterruptedWritesPartialResult(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "result.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
