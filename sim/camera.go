@@ -114,10 +114,7 @@ func (c *camera) tick() {
 	if c.conn != nil {
 		c.flush(now)
 	}
-	// Quiet after the plan: connected (a camera still coming back is
-	// recovering, and its recovery is measured until the cameras stop),
-	// with nothing left to upload or to be acknowledged.
-	if !now.Before(f.plan.end) && !c.quietSignalled && c.conn != nil && c.isQuiet() {
+	if !now.Before(f.plan.end) && !c.quietSignalled && c.isQuiet() {
 		c.quietSignalled = true
 		f.quiet.Done()
 	}
@@ -435,7 +432,14 @@ func (c *camera) nextResend() (time.Time, bool) {
 	return time.Unix(0, best), true
 }
 
+// isQuiet says the camera is done, after the plan: connected (one still
+// coming back is recovering, and its recovery is measured until the
+// cameras stop), with nothing left to upload or to be acknowledged. Under
+// mu.
 func (c *camera) isQuiet() bool {
+	if c.conn == nil {
+		return false
+	}
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	return len(c.pending) == 0 && len(c.backlog) == 0

@@ -156,16 +156,7 @@ func mochiClient(ctx context.Context, d *net.Dialer, broker, id string) (func(),
 		}
 	}
 	_ = nc.SetDeadline(time.Time{})
-	one := new([1]byte) // made here, not on the reader: see mqttio.ReadRaw
-	go func() {
-		for {
-			body, _, err := mqttio.ReadRaw(nc, one)
-			if err != nil {
-				return
-			}
-			mqttio.Bufs.Put(body)
-		}
-	}()
+	go mqttio.Discard(nc, new([1]byte))
 	return func() { nc.Close() }, nil
 }
 

@@ -102,6 +102,19 @@ func readBody(r io.Reader, hdr byte, n int) (*bytes.Buffer, byte, error) {
 	return body, hdr, nil
 }
 
+// Discard reads packets off r and drops them until a read fails, which it
+// returns: a bare client's only reader. Give it scratch made on another
+// goroutine (go Discard(nc, new([1]byte))), for ReadRaw's sake.
+func Discard(r io.Reader, scratch *[1]byte) error {
+	for {
+		body, _, err := ReadRaw(r, scratch)
+		if err != nil {
+			return err
+		}
+		Bufs.Put(body)
+	}
+}
+
 // lengthError is a remaining length over 4 bytes (n < 0) or over
 // MaxPacket.
 //
@@ -119,7 +132,7 @@ func lengthError(n int) error {
 func ReadPacket(r io.Reader, version byte) (*packets.Packet, error) {
 	body, hdr, err := ReadRaw(r, new([1]byte))
 	if err != nil {
-		return &packets.Packet{}, err
+		return nil, err
 	}
 	// The codec's strings and slices point into the bytes it decodes
 	// (topic, payload, reason codes, properties): a packet that outlives

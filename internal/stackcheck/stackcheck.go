@@ -17,21 +17,17 @@ import (
 // Baseline is the goroutine stacks before the goroutines a test measures.
 type Baseline struct{ inUse, scanned uint64 }
 
-// Measure takes a Baseline, after two collections (which shrink what
-// stacks they can).
-func Measure() Baseline {
-	return read()
-}
-
 // Each is what each of n goroutines started since b adds: the stack it
 // holds, and the part of it the last collection scanned (what it uses;
 // the runtime's starting size is the average of that, plus a guard).
 func (b Baseline) Each(n int) (held, used uint64) {
-	now := read()
+	now := Measure()
 	return (now.inUse - b.inUse) / uint64(n), (now.scanned - b.scanned) / uint64(n)
 }
 
-func read() Baseline {
+// Measure takes a Baseline, after two collections (which shrink what
+// stacks they can).
+func Measure() Baseline {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats

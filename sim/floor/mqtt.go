@@ -51,16 +51,7 @@ func attemptMQTT(ctx context.Context, dial func(context.Context, string, string)
 	}
 	_ = nc.SetDeadline(time.Time{})
 	connected.Add(1)
-	one := new([1]byte) // made here, not on the reader: see mqttio.ReadRaw
-	go func() {
-		for {
-			body, _, err := mqttio.ReadRaw(nc, one)
-			if err != nil {
-				return
-			}
-			mqttio.Bufs.Put(body)
-		}
-	}()
+	go mqttio.Discard(nc, new([1]byte))
 	return nc, true, 0
 }
 

@@ -15,7 +15,6 @@ import "sync"
 type Readers struct {
 	spare chan Loop // to a reader whose loop has returned; closed by Close
 	wg    sync.WaitGroup
-	once  sync.Once
 }
 
 // NewReaders makes an empty set of readers.
@@ -47,8 +46,8 @@ func (r *Readers) run(l Loop) {
 }
 
 // Close ends the readers as their loops return, and waits for them. Call
-// it once no more loops are to come (Go then panics).
+// it once, when no more loops are to come (Go then panics).
 func (r *Readers) Close() {
-	r.once.Do(func() { close(r.spare) })
+	close(r.spare)
 	r.wg.Wait()
 }

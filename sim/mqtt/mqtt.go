@@ -11,8 +11,8 @@
 // for the target's QoS 1 messages, the messages themselves) and ends the
 // connections that fail, so a reader's stack stays at the runtime's
 // smallest. A reader whose connection has ended reads the next one a
-// camera dials (see link.Readers). One goroutine per Dialer sends every camera's
-// PINGREQ when its keep-alive is due.
+// camera dials (see link.Readers). One goroutine per Dialer sends every
+// camera's PINGREQ when its keep-alive is due.
 //
 // What travels is exactly herd/1's JSON: the camera publishes hello, event
 // and frame on its up topic and reads welcome, ack, nack and live on its

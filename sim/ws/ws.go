@@ -4,10 +4,12 @@
 //
 // A connected camera costs one goroutine, its socket's reader, and the
 // reader only reads: a small pool of handlers (the Dialer's) deals with
-// each message and each ping while the reader waits, so
-// a camera's messages are still handled one at a time and in order. A
-// parked reader is herd's largest cost per camera, and this keeps it at
-// the runtime's smallest stack (2 KB): handling a message, or gorilla's
+// each message and each ping while the reader waits, so a camera's
+// messages are still handled one at a time and in order. A parked reader
+// is herd's largest cost per camera, and this keeps it at the runtime's
+// smallest stack (2 KB) where adaptive starting sizes are off, as in
+// worker processes (in one process readers start on 4 KB: see
+// TestReaderStackStaysSmall): handling a message, or gorilla's
 // default ping handler writing its pong, goes deep enough to grow the
 // reader's stack to 4–8 KB for the rest of the socket's life (the runtime
 // shrinks a stack only when a quarter of it is in use), and a goroutine per
